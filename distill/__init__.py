@@ -1,0 +1,1 @@
+"""distill: run and measure model distillation."""

@@ -1,0 +1,181 @@
+"""Command line for sweeps: `python -m distill data|teacher|student|evaluate ...`.
+
+Every command prints one JSON object on stdout (progress goes to stderr), so a
+shell loop or a spreadsheet can collect results. Bad input prints one line,
+`distill: error: ...`, and exits with status 2; no traceback.
+
+    python -m distill evaluate                     # the committed teacher on the test set
+    python -m distill student --method soft --temperature 4 --width 32 --train-size 2000
+    python -m distill teacher --epochs 10 --out data/teacher
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+
+from .errors import DistillError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        self.exit(2, f"distill: error: {message} (see `python -m distill {self.prog.split()[-1]} --help`)\n"
+                  if " " in self.prog else f"distill: error: {message} (see `python -m distill --help`)\n")
+
+
+def _dump(obj: dict) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def cmd_data(args) -> dict:
+    from .data import load_dataset
+    ds = load_dataset(args.dataset)
+    return {"dataset": ds.name, "train": len(ds.y_train), "val": len(ds.y_val), "test": len(ds.y_test),
+            "input_shape": list(ds.input_shape), "classes": list(ds.classes)}
+
+
+def cmd_teacher(args) -> dict:
+    import dataclasses
+    from .data import load_dataset
+    from .recipes import TEACHER_TRAIN, save_teacher, train_teacher
+    ds = load_dataset(args.dataset)
+    train = dataclasses.replace(TEACHER_TRAIN, epochs=args.epochs, lr=args.lr, device=args.device)
+    teacher, history = train_teacher(ds, train=train, seed=args.seed)
+    command = "python -m distill " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    manifest = save_teacher(teacher, ds, history, train, args.seed, args.out, command=command)
+    return {k: manifest[k] for k in ("dataset", "test_accuracy", "val_accuracy", "params", "train_seconds",
+                                     "sha256")} | {"out": str(args.out)}
+
+
+def cmd_student(args) -> dict:
+    import dataclasses
+    from .data import load_dataset, subset
+    from .metrics import evaluate
+    from .models import count_params
+    from .recipes import STUDENT_TRAIN, load_teacher, train_student
+    from .train import predict, teacher_outputs
+    ds = load_dataset(args.dataset)
+    X, y = ds.X_train, ds.y_train
+    if args.train_size is not None:
+        X, y = subset(X, y, args.train_size, seed=args.data_seed)
+    teacher_logits = teacher_test = None
+    if args.method != "labels":
+        teacher, _ = load_teacher(ds, args.teacher)
+        teacher_logits = teacher_outputs(teacher, X)
+        teacher_test = teacher_outputs(teacher, ds.X_test)
+    config = dataclasses.replace(STUDENT_TRAIN, epochs=args.epochs, lr=args.lr, device=args.device)
+    start = time.perf_counter()
+    student, history = train_student(X, args.method, y=y, teacher_logits=teacher_logits, width=args.width,
+                                     T=args.temperature, alpha=args.alpha, seed=args.seed,
+                                     num_classes=ds.num_classes, config=config, val=(ds.X_val, ds.y_val))
+    seconds = time.perf_counter() - start
+    out = {"method": args.method, "width": args.width, "temperature": args.temperature, "alpha": args.alpha,
+           "train_size": len(X), "seed": args.seed, "epochs": args.epochs,
+           "val_accuracy": history.val_accuracy[-1],
+           **evaluate(predict(student, ds.X_test), ds.y_test, teacher_test),
+           "params": count_params(student), "seconds": round(seconds, 2)}
+    if args.out:
+        from .checkpoints import save_checkpoint
+        save_checkpoint(student, args.out, dataset=ds.name, test_accuracy=out["accuracy"],
+                        command="python -m distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        out["out"] = args.out
+    return out
+
+
+def cmd_evaluate(args) -> dict:
+    from .checkpoints import load_checkpoint
+    from .data import load_dataset
+    from .metrics import evaluate
+    from .models import count_params
+    from .recipes import TEACHER_PATH, load_teacher
+    from .train import predict, teacher_outputs
+    ds = load_dataset(args.dataset)
+    X, y = (ds.X_test, ds.y_test) if args.split == "test" else (ds.X_val, ds.y_val)
+    path = args.checkpoint or TEACHER_PATH
+    model, manifest = load_checkpoint(path)
+    if manifest.get("dataset") not in (None, ds.name):
+        raise DistillError(f"{path} was trained on {manifest.get('dataset')!r}, not {ds.name!r}")
+    start = time.perf_counter()
+    logits = predict(model, X)
+    out = {"checkpoint": str(path), "architecture": manifest["architecture"], "dataset": ds.name,
+           "split": args.split, **evaluate(logits, y), "params": count_params(model)}
+    if manifest["architecture"] != "teacher_cnn":
+        teacher, _ = load_teacher(ds, args.teacher)
+        out["agreement"] = evaluate(logits, y, teacher_outputs(teacher, X))["agreement"]
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+    from .losses import METHODS
+    from .recipes import TEACHER_PATH
+
+    p = _Parser(prog="distill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sp):
+        sp.add_argument("--dataset", default="fashion_mnist", choices=DATASETS)
+        sp.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda or mps")
+        return sp
+
+    d = sub.add_parser("data", help="get the dataset (offline copy, Debian package or download) and describe it")
+    d.add_argument("--dataset", default="fashion_mnist", choices=DATASETS)
+
+    t = common(sub.add_parser("teacher", help="train the teacher CNN and save it as safetensors + manifest"))
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=str(TEACHER_PATH), help="checkpoint path without suffix (default: data/teacher)")
+
+    s = common(sub.add_parser("student", help="train one MLP student and report accuracy and agreement"))
+    s.add_argument("--method", default="soft", help="; ".join(f"{k}: {v}" for k, v in METHODS.items()))
+    s.add_argument("--temperature", "-T", type=float, default=4.0)
+    s.add_argument("--alpha", type=float, default=0.5, help="weight of the soft-target term (method mixed)")
+    s.add_argument("--width", type=int, default=64, help="hidden units per layer (the size knob)")
+    s.add_argument("--epochs", type=int, default=10)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--seed", type=int, default=0, help="student init and shuffling")
+    s.add_argument("--train-size", type=int, default=None, help="transfer-set size (random subset of the training images)")
+    s.add_argument("--data-seed", type=int, default=0, help="which random subset")
+    s.add_argument("--teacher", default=str(TEACHER_PATH))
+    s.add_argument("--out", default=None, help="save the student here (checkpoint path without suffix)")
+
+    e = common(sub.add_parser("evaluate", help="evaluate a checkpoint (default: the committed teacher)"))
+    e.add_argument("--checkpoint", default=None)
+    e.add_argument("--split", default="test", choices=("test", "val"))
+    e.add_argument("--teacher", default=str(TEACHER_PATH), help="for a student: the teacher to measure agreement with")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from .losses import check_alpha, check_temperature, METHODS
+        if getattr(args, "method", None) is not None and args.method not in METHODS:
+            raise DistillError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
+        if hasattr(args, "temperature"):
+            check_temperature(args.temperature)
+            check_alpha(args.alpha)
+        for name in ("epochs", "width", "train_size"):
+            value = getattr(args, name, None)
+            if value is not None and value < 1:
+                raise DistillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        from .train import pick_device
+        pick_device(args.device) if hasattr(args, "device") else None
+        _dump({"data": cmd_data, "teacher": cmd_teacher, "student": cmd_student,
+               "evaluate": cmd_evaluate}[args.command](args))
+    except DistillError as e:
+        print(f"distill: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("distill: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

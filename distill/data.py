@@ -1,0 +1,200 @@
+"""Datasets as normalized in-memory tensors, with a validation split.
+
+Everything downstream indexes plain tensors: `X` is (N, C, H, W) float32, already
+normalized, and `y` is (N,) int64. There is no per-sample PIL transform anywhere
+in the training loop, which is what makes the small models here train in seconds.
+
+Fashion-MNIST (Xiao, Rasul & Vollgraf 2017) is the default and works offline.
+`load_dataset` looks for it in this order:
+
+1. `data/FashionMNIST/raw/` -- torchvision's layout, extracted idx files;
+2. the Debian package `dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist/*.gz`),
+   extracted into 1. (its .gz bytes differ from upstream, so torchvision's checksum
+   would reject them, but the files inside are the real dataset);
+3. torchvision's download (needs the internet).
+
+MNIST and CIFAR-10 are available through torchvision's download only.
+
+The validation split is carved out of the training set with a fixed seed, so
+hyper-parameters are chosen on validation and the test set is only ever reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DistillError
+
+DATA_DIR = Path(os.environ.get("DISTILL_DATA", Path(__file__).resolve().parent.parent / "data"))
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+DATASETS = ("fashion_mnist", "mnist", "cifar10")
+
+# idx file names inside torchvision's `<root>/<Name>/raw/` folder
+_IDX_FILES = (
+    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+)
+
+
+@dataclass
+class Dataset:
+    """Train / validation / test tensors of one dataset, normalized with train statistics."""
+
+    name: str
+    classes: tuple[str, ...]
+    X_train: torch.Tensor  # (N_train, C, H, W) float32
+    y_train: torch.Tensor  # (N_train,) int64
+    X_val: torch.Tensor
+    y_val: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: float
+    std: float
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.X_train.shape[1:])
+
+    def denormalize(self, X: torch.Tensor) -> torch.Tensor:
+        """Back to pixel values in [0, 1], for showing images."""
+        return (X * self.std + self.mean).clamp(0, 1)
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train={len(self.y_train)}, val={len(self.y_val)}, "
+                f"test={len(self.y_test)}, input_shape={self.input_shape}, classes={self.num_classes})")
+
+
+def _have_idx_files(raw: Path) -> bool:
+    return all((raw / f).is_file() for f in _IDX_FILES)
+
+
+def _extract_debian_fashion_mnist(raw: Path, source: Path) -> bool:
+    """Extract the Debian package's .gz files into torchvision's raw layout (atomically)."""
+    if not all((source / f"{f}.gz").is_file() for f in _IDX_FILES):
+        return False
+    raw.mkdir(parents=True, exist_ok=True)
+    for f in _IDX_FILES:
+        tmp = raw / f"{f}.tmp{os.getpid()}"
+        with gzip.open(source / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, raw / f)
+    return True
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an idx file (the MNIST format: magic, dims, then uint8 data)."""
+    data = path.read_bytes()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise DistillError(f"{path} is truncated or corrupt ({arr.size} values, expected {int(np.prod(dims))}); "
+                           f"delete it and run `make data` again")
+    return arr.reshape(dims)
+
+
+def _load_mnist_like(name: str, root: Path, download: bool) -> tuple[np.ndarray, ...]:
+    """Return uint8 (train images, train labels, test images, test labels)."""
+    folder = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}[name]
+    raw = root / folder / "raw"
+    if not _have_idx_files(raw) and name == "fashion_mnist":
+        _extract_debian_fashion_mnist(raw, DEBIAN_FASHION_MNIST)
+    if not _have_idx_files(raw) and download:
+        import torchvision
+        cls = {"fashion_mnist": torchvision.datasets.FashionMNIST, "mnist": torchvision.datasets.MNIST}[name]
+        try:
+            cls(str(root), train=True, download=True)
+            cls(str(root), train=False, download=True)
+        except Exception as e:  # network errors come in many types
+            how = ("  1) put the extracted idx files in data/FashionMNIST/raw/;  "
+                   "2) `apt-get install dataset-fashion-mnist` (Debian/Ubuntu);  "
+                   "3) connect to the internet so torchvision can download it"
+                   if name == "fashion_mnist" else "  connect to the internet so torchvision can download it")
+            raise DistillError(f"{name} not found in {raw} and the download failed "
+                               f"({type(e).__name__}). Ways to get it:{how}") from None
+    if not _have_idx_files(raw):
+        raise DistillError(f"{name} not found in {raw} (download disabled)")
+    return tuple(_read_idx(raw / f) for f in _IDX_FILES)
+
+
+def _load_cifar10(root: Path, download: bool) -> tuple[np.ndarray, ...]:
+    import torchvision
+    try:
+        tr = torchvision.datasets.CIFAR10(str(root), train=True, download=download)
+        te = torchvision.datasets.CIFAR10(str(root), train=False, download=download)
+    except Exception as e:
+        raise DistillError(f"cifar10 not found in {root} and could not be downloaded ({type(e).__name__}); "
+                           "it needs the internet the first time") from None
+    to_nchw = lambda a: np.ascontiguousarray(a.transpose(0, 3, 1, 2))  # (N, H, W, C) -> (N, C, H, W)
+    return to_nchw(tr.data), np.array(tr.targets), to_nchw(te.data), np.array(te.targets)
+
+
+def load_dataset(name: str = "fashion_mnist", val_size: int = 5000, seed: int = 0,
+                 root: str | Path | None = None, download: bool = True) -> Dataset:
+    """Load a dataset into memory, normalized, with `val_size` training images held out.
+
+    The split is a fixed permutation drawn from `seed`; the same arguments always give
+    the same split. Pixel values are scaled to [0, 1] then standardized with the mean
+    and standard deviation of the (post-split) training images.
+    """
+    if name not in DATASETS:
+        raise DistillError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    root = Path(root) if root is not None else DATA_DIR
+    if name == "cifar10":
+        Xtr, ytr, Xte, yte = _load_cifar10(root, download)
+        classes = CIFAR10_CLASSES
+    else:
+        Xtr, ytr, Xte, yte = _load_mnist_like(name, root, download)
+        classes = FASHION_CLASSES if name == "fashion_mnist" else MNIST_CLASSES
+    if not 0 <= val_size < len(ytr):
+        raise DistillError(f"val_size={val_size} must be between 0 and {len(ytr) - 1}")
+
+    def to_float(a: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.array(a, dtype=np.float32, copy=True)) / 255.0
+        return x.unsqueeze(1) if x.ndim == 3 else x  # (N, H, W) -> (N, 1, H, W)
+
+    Xtr, Xte = to_float(Xtr), to_float(Xte)
+    ytr, yte = torch.as_tensor(np.array(ytr), dtype=torch.long), torch.as_tensor(np.array(yte), dtype=torch.long)
+    perm = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = perm[:val_size], perm[val_size:]
+    X_train, y_train = Xtr[train_idx], ytr[train_idx]
+    mean, std = X_train.mean().item(), X_train.std().item()
+    norm = lambda x: (x - mean) / std
+    return Dataset(name=name, classes=classes,
+                   X_train=norm(X_train), y_train=y_train,
+                   X_val=norm(Xtr[val_idx]), y_val=ytr[val_idx],
+                   X_test=norm(Xte), y_test=yte, mean=mean, std=std)
+
+
+def subset(X: torch.Tensor, y: torch.Tensor | None, n: int, seed: int = 0):
+    """A random subset of `n` examples, deterministic given `seed`.
+
+    Class-balanced is not enforced: a copier with n random images gets whatever mix
+    the distribution gives them.
+    """
+    if not 0 < n <= len(X):
+        raise DistillError(f"asked for {n} examples but the source has {len(X)}; "
+                           f"choose a size between 1 and {len(X)}")
+    idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
+    return X[idx], (y[idx] if y is not None else None)

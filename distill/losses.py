@@ -1,0 +1,114 @@
+"""Distillation losses: pure functions of logits, each testable on its own.
+
+- `kd_loss`: soft targets at temperature T (Hinton, Vinyals & Dean 2015,
+  "Distilling the Knowledge in a Neural Network").
+- `hard_label_loss`: cross-entropy on the teacher's argmax -- what a copier gets
+  from an API that returns only the predicted class.
+- `logit_mse_loss`: regress the teacher's logits (Ba & Caruana 2014, "Do Deep
+  Nets Really Need to be Deep?").
+- `distillation_loss`: alpha * soft-target loss + (1 - alpha) * true-label loss.
+
+Conventions: `student_logits` and `teacher_logits` are (B, K) float tensors, `y`
+is (B,) int64 class indices, `T` is the temperature, and every loss is a scalar
+averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .errors import DistillError
+
+
+def check_temperature(T: float) -> None:
+    if not T > 0:
+        raise DistillError(f"temperature must be > 0, got {T}")
+
+
+def check_alpha(alpha: float) -> None:
+    if not 0 <= alpha <= 1:
+        raise DistillError(f"alpha must be in [0, 1], got {alpha}")
+
+
+def soft_targets(logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    """p_i = exp(z_i / T) / sum_j exp(z_j / T): higher T gives a softer distribution."""
+    check_temperature(T)
+    return F.softmax(logits / T, dim=-1)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 4.0) -> torch.Tensor:
+    """T^2 * KL(softmax(t/T) || softmax(s/T)), averaged over the batch.
+
+    The T^2 factor keeps the gradient's size roughly independent of T: the gradient
+    of the KL term w.r.t. a student logit is (q_i - p_i) / T, which shrinks like 1/T^2
+    at high T (Hinton et al. 2015, section 2).
+
+    Note `reduction="batchmean"`: `"mean"` would also divide by the number of classes,
+    a silent bug found in several public implementations.
+    """
+    check_temperature(T)
+    log_q = F.log_softmax(student_logits / T, dim=-1)  # (B, K) student log-probs at T
+    log_p = F.log_softmax(teacher_logits / T, dim=-1)  # (B, K) teacher log-probs at T
+    # KL(p || q) = sum_i p_i (log p_i - log q_i), summed over classes, mean over batch
+    return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * T**2
+
+
+def teacher_labels(teacher_logits: torch.Tensor) -> torch.Tensor:
+    """The teacher's predicted class, argmax_i t_i: (B, K) -> (B,) int64."""
+    return teacher_logits.argmax(dim=-1)
+
+
+def hard_label_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against the teacher's argmax: -log q_{argmax t}, batch mean."""
+    return F.cross_entropy(student_logits, teacher_labels(teacher_logits))
+
+
+def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Ba & Caruana (2014): 1/(2B) * sum_b ||s_b - t_b||^2 (squared error summed over classes)."""
+    return 0.5 * (student_logits - teacher_logits).pow(2).sum(dim=-1).mean()
+
+
+def label_loss(student_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Ordinary cross-entropy with the true labels, batch mean (the no-teacher baseline)."""
+    return F.cross_entropy(student_logits, y)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor,
+                      T: float = 4.0, alpha: float = 0.5) -> torch.Tensor:
+    """alpha * kd_loss(s, t, T) + (1 - alpha) * CE(s, y).
+
+    alpha = 1 is pure soft targets (a copier without labels); alpha = 0 ignores the
+    teacher. Because kd_loss carries the T^2 factor, alpha means the same at every T.
+    """
+    check_alpha(alpha)
+    return alpha * kd_loss(student_logits, teacher_logits, T) + (1 - alpha) * label_loss(student_logits, y)
+
+
+# ---- training methods by name (used by the CLI and the notebooks) -------------------
+
+METHODS = {
+    "labels": "cross-entropy on the true labels (no teacher: the scratch baseline)",
+    "hard": "cross-entropy on the teacher's argmax (what a label-only API gives)",
+    "soft": "soft targets at temperature T (alpha = 1: no true labels)",
+    "mixed": "alpha * soft targets + (1 - alpha) * true labels",
+    "mse": "mean squared error on the teacher's logits (Ba & Caruana 2014)",
+}
+
+
+def objective(method: str, T: float = 4.0, alpha: float = 0.5):
+    """`(loss_fn, needs)` for a method: call `loss_fn(logits, *targets)` with targets named
+    by `needs`, a tuple drawn from `"teacher"` (teacher logits) and `"y"` (true labels)."""
+    if method not in METHODS:
+        raise DistillError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    check_temperature(T)
+    check_alpha(alpha)
+    if method == "labels":
+        return label_loss, ("y",)
+    if method == "hard":
+        return hard_label_loss, ("teacher",)
+    if method == "soft":
+        return (lambda s, t: kd_loss(s, t, T)), ("teacher",)
+    if method == "mixed":
+        return (lambda s, t, y: distillation_loss(s, t, y, T, alpha)), ("teacher", "y")
+    return logit_mse_loss, ("teacher",)

@@ -1,0 +1,93 @@
+"""What moved across: accuracy, agreement with the teacher, calibration, gap closed.
+
+Functions take logits (N, K) or predicted labels (N,) and true labels (N,), and
+return plain Python floats so notebooks can print and tabulate them directly.
+
+- accuracy: fraction of examples where argmax = true label.
+- agreement (also called fidelity): fraction where the student's argmax equals the
+  teacher's -- a copy can be faithful without being accurate, and vice versa.
+- expected calibration error (Guo et al. 2017, "On Calibration of Modern Neural
+  Networks"): how far confidence is from accuracy, averaged over confidence bins.
+- fraction of teacher kept (student / teacher accuracy) and fraction of the gap
+  closed ((student - scratch) / (teacher - scratch)).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+
+from .errors import DistillError
+
+
+def _labels(pred: torch.Tensor) -> torch.Tensor:
+    return pred.argmax(dim=-1) if pred.ndim == 2 else pred
+
+
+def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction correct; `pred` is logits (N, K) or labels (N,)."""
+    return (_labels(pred).cpu() == y.cpu()).float().mean().item()
+
+
+def agreement(pred_a: torch.Tensor, pred_b: torch.Tensor) -> float:
+    """Fraction of examples on which two models predict the same class (fidelity)."""
+    return (_labels(pred_a).cpu() == _labels(pred_b).cpu()).float().mean().item()
+
+
+def per_class_accuracy(pred: torch.Tensor, y: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+    """(K,) accuracy on the examples of each true class (NaN for an absent class)."""
+    p, y = _labels(pred).cpu(), y.cpu()
+    k = num_classes or int(max(p.max(), y.max())) + 1
+    correct = torch.bincount(y[p == y], minlength=k).float()
+    count = torch.bincount(y, minlength=k).float()
+    return correct / count  # 0/0 -> NaN for absent classes
+
+
+def confusion_matrix(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(K, K) counts: row = true class, column = predicted class."""
+    p, y = _labels(pred).cpu(), y.cpu()
+    return torch.bincount(y * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def expected_calibration_error(logits: torch.Tensor, y: torch.Tensor, n_bins: int = 15) -> float:
+    """ECE = sum_b (|B_b| / N) * |accuracy(B_b) - confidence(B_b)| over equal-width confidence bins."""
+    probs = torch.softmax(logits.float().cpu(), dim=-1)
+    conf, pred = probs.max(dim=-1)
+    correct = (pred == y.cpu()).float()
+    bins = torch.clamp((conf * n_bins).long(), max=n_bins - 1)  # bin b holds conf in [b/n, (b+1)/n)
+    ece = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            ece += mask.float().mean().item() * abs(correct[mask].mean().item() - conf[mask].mean().item())
+    return ece
+
+
+def fraction_of_teacher(student_acc: float, teacher_acc: float) -> float:
+    """Student accuracy as a fraction of the teacher's."""
+    return student_acc / teacher_acc
+
+
+def gap_closed(student_acc: float, scratch_acc: float, teacher_acc: float) -> float:
+    """(student - scratch) / (teacher - scratch): 0 = no better than training alone, 1 = as good as the teacher."""
+    if math.isclose(teacher_acc, scratch_acc):
+        raise DistillError("the teacher and the scratch baseline have the same accuracy: the gap is zero")
+    return (student_acc - scratch_acc) / (teacher_acc - scratch_acc)
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1) over seeds; std is 0 for one value."""
+    v = torch.tensor(list(values), dtype=torch.float64)
+    if v.numel() == 0:
+        raise DistillError("mean_std needs at least one value")
+    return v.mean().item(), (v.std().item() if v.numel() > 1 else 0.0)
+
+
+def evaluate(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None = None) -> dict:
+    """accuracy, ECE and (given the teacher's logits on the same inputs) agreement."""
+    out = {"accuracy": accuracy(logits, y), "ece": expected_calibration_error(logits, y)}
+    if teacher_logits is not None:
+        out["agreement"] = agreement(logits, teacher_logits)
+    return out

@@ -1,0 +1,110 @@
+"""The two recipes the series runs again and again: train (or load) the teacher,
+and train a student by a named method.
+
+The committed teacher lives at `data/teacher.safetensors` with its manifest
+`data/teacher.json`; `make teacher` (`python -m distill teacher`) retrains it.
+Loading checks that the manifest's dataset, validation split and normalization
+match the dataset you pass, so a teacher is never silently used on inputs
+prepared differently from its training data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .checkpoints import load_checkpoint, save_checkpoint
+from .data import DATA_DIR, Dataset
+from .errors import CheckpointError, DistillError
+from .losses import label_loss, objective
+from .metrics import accuracy
+from .models import Student, TeacherCNN, TeacherConfig, count_params, flops_per_example, make_student
+from .train import History, TrainConfig, fit, predict
+
+TEACHER_PATH = DATA_DIR / "teacher"
+
+# The recipe behind the committed teacher: about 4 minutes on a 2-core CPU.
+TEACHER_TRAIN = TrainConfig(epochs=10, batch_size=256, lr=3e-3, weight_decay=5e-4, optimizer="adam",
+                            schedule="onecycle", desc="teacher")
+
+# Student defaults: a few seconds per run on a CPU. Notebooks override fields explicitly.
+STUDENT_TRAIN = TrainConfig(epochs=10, batch_size=128, lr=1e-3, optimizer="adam", schedule="onecycle",
+                            progress=False, desc="student")
+
+
+def random_hflip(X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror a random half of the batch left-right (clothes look alike mirrored)."""
+    flip = (torch.rand(len(X), generator=gen) < 0.5).to(X.device)
+    return torch.where(flip[:, None, None, None], X.flip(-1), X)
+
+
+def train_teacher(ds: Dataset, config: TeacherConfig | None = None, train: TrainConfig | None = None,
+                  seed: int = 0) -> tuple[TeacherCNN, History]:
+    """Train the teacher CNN on `ds.X_train` with true labels, tracking validation accuracy."""
+    config = config or TeacherConfig(in_channels=ds.input_shape[0], num_classes=ds.num_classes)
+    train = dataclasses.replace(train or TEACHER_TRAIN, seed=seed)
+    torch.manual_seed(seed)
+    teacher = TeacherCNN(config).to(memory_format=torch.channels_last)  # faster convolutions on CPU
+    history = fit(teacher, ds.X_train, (ds.y_train,), label_loss, train, val=(ds.X_val, ds.y_val),
+                  augment=random_hflip)
+    return teacher.to(memory_format=torch.contiguous_format), history
+
+
+def save_teacher(teacher: nn.Module, ds: Dataset, history: History, train: TrainConfig, seed: int,
+                 path: str | Path = TEACHER_PATH, command: str = "") -> dict:
+    """Save the teacher with a manifest describing how it was made and how good it is."""
+    test_acc = accuracy(predict(teacher, ds.X_test), ds.y_test)
+    return save_checkpoint(
+        teacher, path,
+        dataset=ds.name, val_size=len(ds.y_val), split_seed=0,
+        normalization={"mean": ds.mean, "std": ds.std},
+        test_accuracy=test_acc, val_accuracy=history.val_accuracy[-1],
+        params=count_params(teacher), flops_per_example=flops_per_example(teacher, ds.input_shape),
+        train_config=dataclasses.asdict(train) | {"seed": seed},
+        history={"train_loss": history.train_loss, "val_accuracy": history.val_accuracy},
+        train_seconds=round(history.seconds, 1),
+        trained_on=f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} threads",
+        command=command or "python -m distill teacher",
+    )
+
+
+def load_teacher(ds: Dataset | None = None, path: str | Path = TEACHER_PATH) -> tuple[TeacherCNN, dict]:
+    """Load a trained teacher; with `ds`, check it was trained on the same data preparation."""
+    teacher, manifest = load_checkpoint(path, architecture="teacher_cnn")
+    if ds is not None:
+        norm = manifest.get("normalization", {})
+        if manifest.get("dataset") != ds.name:
+            raise CheckpointError(f"{path} was trained on {manifest.get('dataset')!r}, not {ds.name!r}; "
+                                  f"train one with `python -m distill teacher --dataset {ds.name} --out PATH`")
+        if manifest.get("val_size") != len(ds.y_val) or abs(norm.get("mean", 0) - ds.mean) > 1e-6 \
+                or abs(norm.get("std", 0) - ds.std) > 1e-6:
+            raise CheckpointError(f"{path} was trained with val_size={manifest.get('val_size')} and normalization "
+                                  f"{norm}, but the dataset has val_size={len(ds.y_val)}, mean={ds.mean:.6f}, "
+                                  f"std={ds.std:.6f}; load the dataset with the teacher's settings")
+    return teacher, manifest
+
+
+def train_student(X: torch.Tensor, method: str = "soft", *, y: torch.Tensor | None = None,
+                  teacher_logits: torch.Tensor | None = None, width: int = 64, T: float = 4.0,
+                  alpha: float = 0.5, seed: int = 0, num_classes: int = 10, config: TrainConfig | None = None,
+                  val: tuple[torch.Tensor, torch.Tensor] | None = None, **student_config) -> tuple[Student, History]:
+    """Train a fresh student on `X` by `method` (see `distill.losses.METHODS`).
+
+    The student's initial weights and the shuffling order depend only on `seed`, so
+    students compared across methods, temperatures or transfer sets start identical.
+    """
+    loss_fn, needs = objective(method, T, alpha)
+    available = {"y": y, "teacher": teacher_logits}
+    missing = [n for n in needs if available[n] is None]
+    if missing:
+        raise DistillError(f"method {method!r} needs {' and '.join('true labels' if n == 'y' else 'teacher logits' for n in missing)}")
+    student = make_student(width, seed, in_features=X[0].numel(), num_classes=num_classes, **student_config)
+    config = dataclasses.replace(config or STUDENT_TRAIN, seed=seed)
+    history = fit(student, X, tuple(available[n] for n in needs), loss_fn, config, val=val)
+    return student, history

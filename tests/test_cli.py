@@ -1,0 +1,60 @@
+"""The command line: JSON out, one clear line and exit 2 on bad input."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, cache=None):
+    env = dict(os.environ, TQDM_DISABLE="1")
+    if cache:
+        env["DISTILL_CACHE"] = str(cache)
+    return subprocess.run([sys.executable, "-m", "distill", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_evaluate_without_arguments_scores_the_committed_teacher(tmp_path):
+    r = run("evaluate", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    manifest = json.loads((ROOT / "data" / "teacher.json").read_text())
+    assert out["architecture"] == "teacher_cnn" and out["split"] == "test"
+    assert out["accuracy"] == pytest.approx(manifest["test_accuracy"], abs=1e-4)
+
+
+def test_student_prints_accuracy_agreement_params_seconds(tmp_path):
+    r = run("student", "--method", "soft", "-T", "4", "--width", "16", "--epochs", "1", "--train-size", "500",
+            "--out", str(tmp_path / "s"), cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) >= {"accuracy", "agreement", "params", "seconds", "ece"}
+    assert 0.3 < out["accuracy"] <= 1 and 0.3 < out["agreement"] <= 1
+    assert out["params"] == 784 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10
+    r = run("evaluate", "--checkpoint", str(tmp_path / "s"), cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] == pytest.approx(out["accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["student", "--temperature", "0"], "temperature must be > 0"),
+    (["student", "--alpha", "1.5"], "alpha must be in [0, 1]"),
+    (["student", "--method", "magic"], "unknown method 'magic'"),
+    (["student", "--width", "0"], "--width must be at least 1"),
+    (["student", "--train-size", "99999999", "--method", "labels"], "asked for 99999999 examples"),
+    (["evaluate", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
+    (["evaluate", "--checkpoint", "no/such/file"], "no checkpoint manifest at no/such/file.json"),
+    (["evaluate", "--device", "cuda:banana"], "unknown device"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(args, expected):
+    r = run(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("distill: error:") and expected in lines[0]
+    assert "Traceback" not in r.stderr and r.stdout == ""

@@ -1,0 +1,60 @@
+"""Metrics against hand-computed values."""
+import math
+
+import pytest
+import torch
+
+from distill.errors import DistillError
+from distill.metrics import (accuracy, agreement, confusion_matrix, evaluate, expected_calibration_error,
+                             fraction_of_teacher, gap_closed, mean_std, per_class_accuracy)
+
+
+def test_accuracy_and_agreement_from_logits_or_labels():
+    y = torch.tensor([0, 1, 2, 2])
+    pred = torch.tensor([0, 1, 1, 2])
+    logits = torch.nn.functional.one_hot(pred, 3).float()
+    assert accuracy(pred, y) == 0.75 and accuracy(logits, y) == 0.75
+    assert agreement(logits, torch.tensor([0, 0, 1, 2])) == 0.75
+
+
+def test_per_class_accuracy_and_confusion_matrix():
+    y = torch.tensor([0, 0, 1, 1, 1, 2])
+    p = torch.tensor([0, 1, 1, 1, 0, 2])
+    pc = per_class_accuracy(p, y, 4)
+    assert pc[:3].tolist() == pytest.approx([0.5, 2 / 3, 1.0]) and math.isnan(pc[3])
+    cm = confusion_matrix(p, y, 3)
+    assert cm.tolist() == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
+
+
+def test_ece_hand_computed():
+    # two examples, confidences 0.9 (correct) and 0.6 (wrong), 10 bins: separate bins
+    # ECE = 1/2 |1 - 0.9| + 1/2 |0 - 0.6| = 0.35
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4]])
+    y = torch.tensor([0, 1])
+    assert expected_calibration_error(probs.log(), y, n_bins=10) == pytest.approx(0.35, abs=1e-6)
+    # perfectly confident and right: zero
+    assert expected_calibration_error(torch.tensor([[20.0, -20.0]]), torch.tensor([0])) == pytest.approx(0, abs=1e-6)
+
+
+def test_gap_closed_and_fraction_of_teacher():
+    assert gap_closed(0.88, 0.85, 0.91) == pytest.approx(0.5)
+    assert gap_closed(0.85, 0.85, 0.91) == 0.0
+    assert fraction_of_teacher(0.455, 0.91) == pytest.approx(0.5)
+    with pytest.raises(DistillError, match="gap is zero"):
+        gap_closed(0.9, 0.9, 0.9)
+
+
+def test_mean_std_uses_sample_std():
+    m, s = mean_std([1.0, 2.0, 3.0])
+    assert (m, s) == (pytest.approx(2.0), pytest.approx(1.0))
+    assert mean_std([5.0]) == (5.0, 0.0)
+    with pytest.raises(DistillError):
+        mean_std([])
+
+
+def test_evaluate_reports_agreement_only_with_teacher():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    y = torch.tensor([0, 0])
+    assert "agreement" not in evaluate(logits, y)
+    out = evaluate(logits, y, teacher_logits=torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    assert out["accuracy"] == 0.5 and out["agreement"] == 0.5

@@ -1,0 +1,26 @@
+"""The committed teacher: it loads, and its accuracy is what its manifest says."""
+import pytest
+
+from distill.metrics import accuracy
+from distill.recipes import TEACHER_PATH, load_teacher
+from distill.train import predict
+
+
+def test_committed_teacher_matches_its_manifest(fashion):
+    teacher, manifest = load_teacher(fashion)
+    acc = accuracy(predict(teacher, fashion.X_test), fashion.y_test)
+    assert acc == pytest.approx(manifest["test_accuracy"], abs=1e-4)
+    assert acc >= 0.925, "the teacher must reach 92.5% Fashion-MNIST test accuracy"
+    assert manifest["train_seconds"] <= 300, "the teacher recipe must train in at most 5 minutes"
+    assert manifest["command"].startswith("python -m distill teacher")
+    assert TEACHER_PATH.with_suffix(".safetensors").stat().st_size < 5 * 2**20
+
+
+def test_teacher_refuses_a_differently_prepared_dataset(fashion):
+    import dataclasses
+    from distill.errors import CheckpointError
+    other = dataclasses.replace(fashion, mean=0.5)
+    with pytest.raises(CheckpointError, match="normalization"):
+        load_teacher(other)
+    with pytest.raises(CheckpointError, match="trained on 'fashion_mnist', not 'mnist'"):
+        load_teacher(dataclasses.replace(fashion, name="mnist"))

@@ -1,0 +1,112 @@
+"""The training loop on synthetic tensors: learns, is reproducible, caches teacher outputs."""
+import pytest
+import torch
+
+from distill.errors import DistillError
+from distill.losses import kd_loss, label_loss
+from distill.models import make_student
+from distill.recipes import train_student
+from distill.train import TrainConfig, fit, pick_device, predict, teacher_outputs
+
+CFG = TrainConfig(epochs=5, batch_size=32, lr=3e-3, progress=False)
+
+
+def blobs(n=400, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    centers = torch.randn(3, 1, 4, 4, generator=g) * 3
+    return centers[y] + torch.randn(n, 1, 4, 4, generator=g), y
+
+
+def test_fit_learns_separable_data():
+    X, y = blobs()
+    model = make_student(16, in_features=16, num_classes=3)
+    before = (predict(model, X).argmax(1) == y).float().mean().item()
+    hist = fit(model, X, (y,), label_loss, CFG, val=(X, y))
+    assert hist.train_loss[-1] < hist.train_loss[0]
+    assert hist.val_accuracy[-1] > 0.95 > before
+    assert len(hist.val_accuracy) == CFG.epochs and hist.seconds > 0
+
+
+def test_same_seed_gives_identical_students():
+    X, y = blobs()
+    a, _ = train_student(X, "labels", y=y, width=8, seed=1, num_classes=3, config=CFG)
+    b, _ = train_student(X, "labels", y=y, width=8, seed=1, num_classes=3, config=CFG)
+    c, _ = train_student(X, "labels", y=y, width=8, seed=2, num_classes=3, config=CFG)
+    assert torch.equal(predict(a, X), predict(b, X))
+    assert not torch.equal(predict(a, X), predict(c, X))
+
+
+def test_students_of_different_methods_start_from_identical_weights(monkeypatch):
+    X, y = blobs()
+    seen = []
+    import distill.recipes as r
+    real_fit = r.fit
+
+    def spy(model, *a, **k):
+        seen.append([p.detach().clone() for p in model.parameters()])
+        return real_fit(model, *a, **k)
+    monkeypatch.setattr(r, "fit", spy)
+    t = torch.randn(len(X), 3)
+    train_student(X, "labels", y=y, width=8, seed=5, num_classes=3, config=CFG)
+    train_student(X, "soft", teacher_logits=t, width=8, seed=5, num_classes=3, config=CFG)
+    assert all(torch.equal(p, q) for p, q in zip(*seen))
+
+
+def test_distillation_copies_a_teacher():
+    X, y = blobs()
+    teacher = make_student(32, in_features=16, num_classes=3)
+    fit(teacher, X, (y,), label_loss, CFG)
+    t = predict(teacher, X)
+    student = make_student(8, seed=1, in_features=16, num_classes=3)
+    fit(student, X, (t,), lambda s, tl: kd_loss(s, tl, 2.0), CFG)
+    assert (predict(student, X).argmax(1) == t.argmax(1)).float().mean() > 0.95
+
+
+def test_method_without_its_targets_is_a_clear_error():
+    X, y = blobs(20)
+    with pytest.raises(DistillError, match="method 'soft' needs teacher logits"):
+        train_student(X, "soft", y=y, in_features=16, num_classes=3)
+
+
+def test_fit_rejects_misaligned_targets_and_bad_settings():
+    X, y = blobs(20)
+    with pytest.raises(DistillError, match="one row per example"):
+        fit(make_student(4, in_features=16, num_classes=3), X, (y[:5],), label_loss, CFG)
+    with pytest.raises(DistillError, match="unknown optimizer"):
+        fit(make_student(4, in_features=16, num_classes=3), X, (y,), label_loss,
+            TrainConfig(epochs=1, optimizer="lbfgs", progress=False))
+
+
+def test_predict_is_eval_mode_and_restores_training_flag():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(16, 3))
+    model.train()
+    X, _ = blobs(50)
+    assert torch.equal(predict(model, X), predict(model, X))  # dropout off
+    assert model.training
+
+
+def test_teacher_outputs_are_cached_and_keyed_by_inputs_and_weights(tmp_path, monkeypatch):
+    import distill.checkpoints as ck
+    monkeypatch.setattr(ck, "CACHE_DIR", tmp_path)
+    X, _ = blobs(64)
+    teacher = make_student(8, in_features=16, num_classes=3)
+    first = teacher_outputs(teacher, X)
+    assert len(list(tmp_path.glob("teacher_logits-*.safetensors"))) == 1
+    assert torch.equal(teacher_outputs(teacher, X), first)
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1               # reused, not recomputed
+    assert torch.equal(teacher_outputs(teacher, X[:10]), predict(teacher, X[:10]))  # other inputs: miss
+    with torch.no_grad():
+        next(teacher.parameters()).add_(1.0)
+    assert torch.equal(teacher_outputs(teacher, X), predict(teacher, X))  # other weights: miss
+    assert len(list(tmp_path.glob("*.safetensors"))) == 3
+
+
+def test_pick_device():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(DistillError, match="unknown device"):
+        pick_device("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(DistillError, match="no CUDA GPU"):
+            pick_device("cuda")
