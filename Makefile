@@ -46,7 +46,7 @@ unit: data
 	$(BIN)/python -m pytest tests
 
 nbtest: data
-	DISTILL_SMOKE=1 $(BIN)/python -m pytest --nbval-lax --sanitize-with tests/sanitize.cfg \
+	DISTILL_SMOKE=1 $(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/sanitize.cfg \
 	  -p no:cacheprovider notebooks
 
 test: unit nbtest

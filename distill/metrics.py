@@ -91,3 +91,19 @@ def evaluate(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor
     if teacher_logits is not None:
         out["agreement"] = agreement(logits, teacher_logits)
     return out
+
+
+def group(records: Iterable[dict], keys: tuple[str, ...], value: str) -> dict[tuple, list[float]]:
+    """Collect `record[value]` over seeds for each distinct setting `tuple(record[k] for k in keys)`."""
+    out: dict[tuple, list[float]] = {}
+    for r in records:
+        out.setdefault(tuple(r.get(k) for k in keys), []).append(r[value])
+    return out
+
+
+def best_setting(records: Iterable[dict], keys: tuple[str, ...], select_on: str = "val_accuracy") -> tuple:
+    """The setting with the highest mean `select_on` over seeds (validation, never test)."""
+    grouped = group(records, keys, select_on)
+    if not grouped:
+        raise DistillError("best_setting got no records")
+    return max(grouped, key=lambda k: sum(grouped[k]) / len(grouped[k]))

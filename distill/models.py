@@ -1,7 +1,7 @@
 """The teacher CNN, the student family, and how big each one is.
 
 - `TeacherCNN`: a small VGG-style convolutional network (conv-BN-ReLU blocks, each
-  followed by 2x2 max pooling, then dropout and one linear layer). It is the "capable model" the
+  followed by 2x2 max pooling, then a small fully connected head with dropout). It is the "capable model" the
   copier wants. Sized so it trains to >= 92.5% Fashion-MNIST test accuracy in a few
   minutes on a 2-core CPU.
 - `Student`: a multi-layer perceptron whose size is one knob, `width` (hidden units
@@ -32,6 +32,7 @@ class TeacherConfig:
     image_size: int = 28
     channels: tuple[int, ...] = (32, 64, 128)  # one block per entry; 2x2 max-pool after each
     convs_per_block: int = 1
+    hidden: int = 256            # units of the hidden layer in the head (0: none)
     dropout: float = 0.3
 
 
@@ -50,8 +51,13 @@ class TeacherCNN(nn.Module):
             layers.append(nn.MaxPool2d(2))  # (B, c_out, H, W) -> (B, c_out, H//2, W//2)
             size //= 2
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(),  # (B, C, h, w) -> (B, C*h*w): keeps where features are
-                                  nn.Dropout(config.dropout), nn.Linear(c_in * size * size, config.num_classes))
+        d = c_in * size * size
+        head: list[nn.Module] = [nn.Flatten()]  # (B, C, h, w) -> (B, C*h*w): keeps where features are
+        if config.hidden:
+            head += [nn.Dropout(config.dropout), nn.Linear(d, config.hidden), nn.ReLU(inplace=True)]
+            d = config.hidden
+        head += [nn.Dropout(config.dropout), nn.Linear(d, config.num_classes)]
+        self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, num_classes) logits

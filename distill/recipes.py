@@ -108,3 +108,26 @@ def train_student(X: torch.Tensor, method: str = "soft", *, y: torch.Tensor | No
     config = dataclasses.replace(config or STUDENT_TRAIN, seed=seed)
     history = fit(student, X, tuple(available[n] for n in needs), loss_fn, config, val=val)
     return student, history
+
+
+def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor | None = None,
+                   teacher_logits: torch.Tensor | None = None, teacher_val: torch.Tensor | None = None,
+                   teacher_test: torch.Tensor | None = None, seed: int = 0, config: TrainConfig | None = None,
+                   **kwargs) -> dict:
+    """Train one student and return a flat record of its setting and scores.
+
+    Scores: validation and test accuracy, and (given the teacher's logits on those
+    sets) agreement with the teacher. Use validation scores to choose settings and
+    report test scores of the chosen ones.
+    """
+    student, history = train_student(X, method, y=y, teacher_logits=teacher_logits, seed=seed,
+                                     num_classes=ds.num_classes, config=config, **kwargs)
+    val_logits, test_logits = predict(student, ds.X_val), predict(student, ds.X_test)
+    rec = {"method": method, "seed": seed, "n": len(X), **kwargs,
+           "val_accuracy": accuracy(val_logits, ds.y_val), "test_accuracy": accuracy(test_logits, ds.y_test),
+           "seconds": history.seconds}
+    if teacher_val is not None:
+        rec["val_agreement"] = accuracy(val_logits, teacher_val.argmax(1))
+    if teacher_test is not None:
+        rec["test_agreement"] = accuracy(test_logits, teacher_test.argmax(1))
+    return rec

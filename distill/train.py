@@ -123,7 +123,9 @@ def fit(model: nn.Module, X: torch.Tensor, targets: Sequence[torch.Tensor],
     gen = torch.Generator().manual_seed(cfg.seed)
     history = History()
     start = time.perf_counter()
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=cfg.desc, disable=not cfg.progress, leave=False)
+    # with progress on, tqdm's own default applies, so TQDM_DISABLE=1 still silences it (headless builds)
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=cfg.desc, leave=False,
+               **({} if cfg.progress else {"disable": True}))
     for epoch in range(cfg.epochs):
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)

@@ -104,3 +104,7 @@ def test_tensor_digest_depends_on_values_shape_and_dtype():
     assert tensor_digest(x) == tensor_digest(x.clone())
     assert len({tensor_digest(x), tensor_digest(x.reshape(2, 3)), tensor_digest(x.double()),
                 tensor_digest(x + 1)}) == 4
+
+
+def test_tensor_digest_handles_scalars():
+    assert tensor_digest(torch.tensor(3)) != tensor_digest(torch.tensor(4))

@@ -28,7 +28,7 @@ def test_evaluate_without_arguments_scores_the_committed_teacher(tmp_path):
 
 
 def test_student_prints_accuracy_agreement_params_seconds(tmp_path):
-    r = run("student", "--method", "soft", "-T", "4", "--width", "16", "--epochs", "1", "--train-size", "500",
+    r = run("student", "--method", "soft", "-T", "4", "--width", "16", "--epochs", "20", "--train-size", "500",
             "--out", str(tmp_path / "s"), cache=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -58,3 +58,15 @@ def test_evaluate_reports_agreement_only_with_teacher():
     assert "agreement" not in evaluate(logits, y)
     out = evaluate(logits, y, teacher_logits=torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
     assert out["accuracy"] == 0.5 and out["agreement"] == 0.5
+
+
+def test_group_and_best_setting_select_on_validation_only():
+    from distill.metrics import best_setting, group
+    recs = [
+        {"T": 1, "seed": 0, "val_accuracy": 0.80, "test_accuracy": 0.99},
+        {"T": 1, "seed": 1, "val_accuracy": 0.82, "test_accuracy": 0.99},
+        {"T": 4, "seed": 0, "val_accuracy": 0.85, "test_accuracy": 0.50},
+        {"T": 4, "seed": 1, "val_accuracy": 0.83, "test_accuracy": 0.50},
+    ]
+    assert group(recs, ("T",), "val_accuracy") == {(1,): [0.80, 0.82], (4,): [0.85, 0.83]}
+    assert best_setting(recs, ("T",)) == (4,)  # test accuracy would pick T = 1

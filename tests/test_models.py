@@ -21,7 +21,7 @@ def test_student_family_spans_more_than_100x_in_parameters():
 
 
 def test_teacher_flops_hand_count():
-    t = TeacherCNN(TeacherConfig(channels=(4, 8)))
+    t = TeacherCNN(TeacherConfig(channels=(4, 8), hidden=0))
     # conv1: 28*28 outputs x 4 channels x (1*9) MACs; conv2 at 14x14: 8 x (4*9); head: 8*7*7 -> 10
     macs = 28 * 28 * 4 * 9 + 14 * 14 * 8 * 4 * 9 + 8 * 7 * 7 * 10
     assert flops_per_example(t, (1, 28, 28)) == 2 * macs

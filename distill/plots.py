@@ -1,0 +1,102 @@
+"""The few figure helpers the notebooks share (matplotlib only).
+
+Each helper draws onto an `ax` you pass (or a new figure) and returns it, so a
+notebook can combine them and add its own titles.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .metrics import mean_std
+
+
+def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8,
+               size: float = 1.3, cmap: str = "gray_r"):
+    """Show (N, C, H, W) images with values in [0, 1] (use `Dataset.denormalize`)."""
+    n = len(images)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = images[i].detach().cpu()
+            ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap=cmap, vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def prob_bars(ax, probs: torch.Tensor, classes: Sequence[str], highlight: int | None = None,
+              title: str = "", log: bool = False):
+    """Horizontal bars of one probability vector; `highlight` marks the true class."""
+    p = probs.detach().cpu().numpy()
+    colors = ["tab:green" if i == highlight else "tab:blue" for i in range(len(p))]
+    ax.barh(range(len(p)), p, color=colors)
+    ax.set_yticks(range(len(p)), classes, fontsize=8)
+    ax.invert_yaxis()
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(max(p.min(), 1e-8) / 2, 1.5)
+    else:
+        ax.set_xlim(0, 1)
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def heatmap(ax, matrix, classes: Sequence[str], title: str = "", fmt: str = "{:.2f}", cmap: str = "Blues",
+            xlabel: str = "predicted", ylabel: str = "true", annotate: bool = True):
+    m = np.asarray(matrix, dtype=float)
+    im = ax.imshow(m, cmap=cmap)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if annotate:
+        hi = np.nanmax(m) if np.isfinite(m).any() else 1
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=6,
+                            color="white" if m[i, j] > 0.6 * hi else "black")
+    return im
+
+
+def seed_band(ax, xs: Sequence[float], runs: Sequence[Sequence[float]], label: str, **kw):
+    """Mean over seeds as a line, mean +/- one standard deviation as a band.
+
+    `runs[i]` holds the values of all seeds at `xs[i]`.
+    """
+    stats = [mean_std(r) for r in runs]
+    m = np.array([s[0] for s in stats])
+    s = np.array([s[1] for s in stats])
+    (line,) = ax.plot(xs, m, marker="o", label=label, **kw)
+    ax.fill_between(xs, m - s, m + s, color=line.get_color(), alpha=0.2)
+    return line
+
+
+def method_bars(ax, results: Mapping[str, Sequence[float]], ylabel: str, title: str = "", baseline: float | None = None,
+                baseline_label: str = "teacher"):
+    """Bars of mean over seeds with +/- one std error bars and the seeds as dots."""
+    names = list(results)
+    stats = [mean_std(results[n]) for n in names]
+    ax.bar(range(len(names)), [s[0] for s in stats], yerr=[s[1] for s in stats], capsize=4, color="tab:blue",
+           alpha=0.7)
+    for i, n in enumerate(names):
+        ax.plot([i] * len(results[n]), results[n], "k.", ms=4)
+    if baseline is not None:
+        ax.axhline(baseline, color="tab:red", ls="--", lw=1, label=baseline_label)
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xticks(range(len(names)), names, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    lo = min(min(v) for v in results.values())
+    hi = max(max(v) for v in results.values()) if baseline is None else max(baseline, max(max(v) for v in results.values()))
+    ax.set_ylim(lo - 0.3 * (hi - lo) - 0.005, hi + 0.15 * (hi - lo) + 0.005)
+    return ax

@@ -1,0 +1,52 @@
+"""Project files agree with each other; notebooks follow the series' conventions."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name, where they differ
+
+
+def _names(specs):
+    return {re.split(r"[<>=!~ \[]", s.strip(), maxsplit=1)[0].lower() for s in specs}
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_names = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    import yaml
+    deps = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    conda_names = _names(d for d in deps if isinstance(d, str)) - {"python", "pip"}
+    assert {CONDA_NAMES.get(n, n) for n in pip_names} == conda_names
+
+
+def test_readme_quick_start_shows_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert "make run" in text and "make test" in text
+
+
+def test_ci_runs_make_test():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_conventions(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(c["source"]) for c in code]
+    params = [s for c, s in zip(code, sources) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged `parameters`"
+    assert 'os.environ.get("DISTILL_SMOKE") == "1"' in params[0], "the smoke switch lives in the parameters cell"
+    assert code.index(next(c for c in code if "parameters" in c.get("metadata", {}).get("tags", []))) <= 1
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert outputs, "commit notebooks with outputs from a full run (make notebooks)"
+    assert not [o for o in outputs if o["output_type"] == "error"], "error output committed"
+    assert any("image/png" in o.get("data", {}) for o in outputs), "no figure in the outputs"
+    assert all(c.get("execution_count") is None for c in code), "strip execution counts (make notebooks)"
+    assert not any("!pip" in s or "%pip" in s for s in sources), "no installs inside notebooks"
+    smoke_outputs = [o for o in outputs if "SMOKE MODE" in "".join(o.get("text", ""))]
+    assert not smoke_outputs, "committed outputs must come from a full run, not smoke mode"
