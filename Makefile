@@ -22,7 +22,6 @@ $(BIN)/python:
 # Reinstall when the dependency list changes. torch and torchvision are left unpinned
 # so pip resolves a matching pair from the same registry.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
 

@@ -57,6 +57,7 @@ def set_seed(seed: int) -> None:
 @dataclass
 class TrainConfig:
     epochs: int = 10
+    steps: int | None = None         # if set: exactly this many gradient steps, whatever the data size
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -103,8 +104,9 @@ def fit(model: nn.Module, X: torch.Tensor, targets: Sequence[torch.Tensor],
     """Train `model` in place to minimise `loss_fn(model(X_batch), *targets_batch)`.
 
     `targets` is a tuple of tensors with the same first dimension as `X`, e.g. `(y,)`
-    or `(teacher_logits, y)`. `val = (X_val, y_val)` records validation accuracy
-    after each epoch. `augment(X_batch, generator)` optionally transforms each batch.
+    or `(teacher_logits, y)`. Training lasts `config.epochs` passes over the data, or
+    exactly `config.steps` gradient steps if that is set (the same budget for every
+    data size). `val = (X_val, y_val)` records validation accuracy after each epoch. `augment(X_batch, generator)` optionally transforms each batch.
     """
     cfg = config or TrainConfig()
     if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0:
@@ -119,18 +121,23 @@ def fit(model: nn.Module, X: torch.Tensor, targets: Sequence[torch.Tensor],
     targets = tuple(t.to(device) for t in targets)
     n = len(X)
     steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
-    opt, sched = _make_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
+    total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+    if total_steps < 1:
+        raise DistillError(f"steps must be positive, got {cfg.steps}")
+    opt, sched = _make_optimizer(model, cfg, total_steps)
     gen = torch.Generator().manual_seed(cfg.seed)
     history = History()
     start = time.perf_counter()
     # with progress on, tqdm's own default applies, so TQDM_DISABLE=1 still silences it (headless builds)
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=cfg.desc, leave=False,
-               **({} if cfg.progress else {"disable": True}))
-    for epoch in range(cfg.epochs):
+    bar = tqdm(total=total_steps, desc=cfg.desc, leave=False, **({} if cfg.progress else {"disable": True}))
+    step = 0
+    while step < total_steps:  # one pass over a fresh permutation per epoch; the last one may be partial
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
+        total, seen = 0.0, 0
         for i in range(0, n, cfg.batch_size):
+            if step == total_steps:
+                break
             idx = perm[i:i + cfg.batch_size]
             xb = X[idx]
             if augment is not None:
@@ -141,12 +148,14 @@ def fit(model: nn.Module, X: torch.Tensor, targets: Sequence[torch.Tensor],
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
+            seen += len(idx)
+            step += 1
             bar.update(1)
-        history.train_loss.append(total / n)
+        history.train_loss.append(total / seen)
         if val is not None:
             acc = (predict(model, val[0]).argmax(1).cpu() == val[1].cpu()).float().mean().item()
             history.val_accuracy.append(acc)
-            bar.set_postfix(loss=f"{total / n:.3f}", val_acc=f"{acc:.4f}")
+            bar.set_postfix(loss=f"{total / seen:.3f}", val_acc=f"{acc:.4f}")
     bar.close()
     model.eval()
     history.seconds = time.perf_counter() - start

@@ -46,7 +46,8 @@ def test_notebook_conventions(path):
     assert outputs, "commit notebooks with outputs from a full run (make notebooks)"
     assert not [o for o in outputs if o["output_type"] == "error"], "error output committed"
     assert any("image/png" in o.get("data", {}) for o in outputs), "no figure in the outputs"
-    assert all(c.get("execution_count") is None for c in code), "strip execution counts (make notebooks)"
+    assert [c.get("execution_count") for c in code] == list(range(1, len(code) + 1)), \
+        "outputs must come from one clean top-to-bottom run (make notebooks)"
     assert not any("!pip" in s or "%pip" in s for s in sources), "no installs inside notebooks"
     smoke_outputs = [o for o in outputs if "SMOKE MODE" in "".join(o.get("text", ""))]
     assert not smoke_outputs, "committed outputs must come from a full run, not smoke mode"

@@ -1,4 +1,6 @@
 """The training loop on synthetic tensors: learns, is reproducible, caches teacher outputs."""
+import math
+
 import pytest
 import torch
 
@@ -110,3 +112,18 @@ def test_pick_device():
     if not torch.cuda.is_available():
         with pytest.raises(DistillError, match="no CUDA GPU"):
             pick_device("cuda")
+
+
+@pytest.mark.parametrize("n, steps", [(50, 7), (20, 13), (400, 3)])
+def test_steps_budget_is_exact_whatever_the_data_size(n, steps):
+    X, y = blobs(n)
+    calls = []
+
+    def counting_loss(logits, y):
+        calls.append(len(y))
+        return label_loss(logits, y)
+    hist = fit(make_student(4, in_features=16, num_classes=3), X, (y,), counting_loss,
+               TrainConfig(steps=steps, batch_size=8, progress=False))
+    assert len(calls) == steps
+    steps_per_epoch = math.ceil(n / 8)
+    assert len(hist.train_loss) == math.ceil(steps / steps_per_epoch)  # the last epoch may be partial

@@ -4,8 +4,8 @@
     python tools/build_site.py --inplace          # refresh the committed outputs in notebooks/
     python tools/build_site.py --smoke ...        # the same with DISTILL_SMOKE=1
 
-Executed notebooks are stripped of execution counts and timing metadata, so a
-re-run changes only what the computation changed. A failing cell stops the build
+Executed notebooks are normalised (execution counts 1..N, no timing metadata, no
+progress-bar widgets), so a re-run changes only what the computation changed. A failing cell stops the build
 with one line naming the notebook and the error.
 """
 
@@ -27,16 +27,29 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
 def strip_volatile(nb) -> None:
-    """Drop execution counts and per-cell timing metadata (kept: outputs, tags)."""
+    """Make an executed notebook depend only on what the computation produced.
+
+    - per-cell timing metadata goes;
+    - execution counts become 1..N in cell order, exactly what a clean top-to-bottom run
+      gives (nbval needs counts on cells that have outputs, so they are kept, not blanked);
+    - widget outputs (progress bars) go: their saved text is the state at first display,
+      "0%", which would mislead a reader of the page.
+    """
+    count = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
         if cell.cell_type == "code":
-            cell.execution_count = None
+            count += 1
+            cell.execution_count = count
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
             for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
+                    out["execution_count"] = count
     nb.metadata.pop("widgets", None)
 
 
@@ -94,7 +107,7 @@ def main() -> int:
     args = p.parse_args()
 
     os.environ["DISTILL_SMOKE"] = "1" if args.smoke else "0"
-    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are for live sessions, not pages
+    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are for live sessions, not pages (library bars)
     paths = [Path(n) for n in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     out = Path(args.out)
     nb_dir, site = out / "notebooks", out / "site"
