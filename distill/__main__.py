@@ -61,18 +61,18 @@ def cmd_student(args) -> dict:
     X, y = ds.X_train, ds.y_train
     if args.train_size is not None:
         X, y = subset(X, y, args.train_size, seed=args.data_seed)
-    teacher_logits = teacher_test = None
-    if args.method != "labels":
-        teacher, _ = load_teacher(ds, args.teacher)
-        teacher_logits = teacher_outputs(teacher, X)
-        teacher_test = teacher_outputs(teacher, ds.X_test)
+    teacher, _ = load_teacher(ds, args.teacher)  # even for `labels`: agreement with it is the baseline
+    teacher_logits = teacher_outputs(teacher, X) if args.method != "labels" else None
+    teacher_test = teacher_outputs(teacher, ds.X_test)
     config = dataclasses.replace(STUDENT_TRAIN, epochs=args.epochs, lr=args.lr, device=args.device)
     start = time.perf_counter()
     student, history = train_student(X, args.method, y=y, teacher_logits=teacher_logits, width=args.width,
                                      T=args.temperature, alpha=args.alpha, seed=args.seed,
                                      num_classes=ds.num_classes, config=config, val=(ds.X_val, ds.y_val))
     seconds = time.perf_counter() - start
-    out = {"method": args.method, "width": args.width, "temperature": args.temperature, "alpha": args.alpha,
+    out = {"method": args.method, "width": args.width,
+           **({"temperature": args.temperature} if args.method in ("soft", "mixed") else {}),
+           **({"alpha": args.alpha} if args.method == "mixed" else {}),
            "train_size": len(X), "seed": args.seed, "epochs": args.epochs,
            "val_accuracy": history.val_accuracy[-1],
            **evaluate(predict(student, ds.X_test), ds.y_test, teacher_test),
@@ -151,23 +151,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check(args) -> None:
+    """Reject bad values before any data is loaded, with one clear message."""
+    from .losses import METHODS, check_alpha, check_temperature
+    from .train import pick_device
+    if getattr(args, "method", None) is not None and args.method not in METHODS:
+        raise DistillError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
+    if hasattr(args, "temperature"):
+        check_temperature(args.temperature)
+        check_alpha(args.alpha)
+    for name in ("epochs", "width", "train_size"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise DistillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if hasattr(args, "device"):
+        pick_device(args.device)
+
+
+COMMANDS = {"data": cmd_data, "teacher": cmd_teacher, "student": cmd_student, "evaluate": cmd_evaluate}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from .losses import check_alpha, check_temperature, METHODS
-        if getattr(args, "method", None) is not None and args.method not in METHODS:
-            raise DistillError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
-        if hasattr(args, "temperature"):
-            check_temperature(args.temperature)
-            check_alpha(args.alpha)
-        for name in ("epochs", "width", "train_size"):
-            value = getattr(args, name, None)
-            if value is not None and value < 1:
-                raise DistillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        from .train import pick_device
-        pick_device(args.device) if hasattr(args, "device") else None
-        _dump({"data": cmd_data, "teacher": cmd_teacher, "student": cmd_student,
-               "evaluate": cmd_evaluate}[args.command](args))
+        _check(args)
+        _dump(COMMANDS[args.command](args))
     except DistillError as e:
         print(f"distill: error: {e}", file=sys.stderr)
         return 2

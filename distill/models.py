@@ -16,7 +16,7 @@ unpickling anything.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from math import prod
 
 import torch

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-import sys
 from pathlib import Path
 
 import torch

@@ -12,8 +12,6 @@ of Fashion-MNIST on a CPU.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 import time
 from dataclasses import dataclass, field
