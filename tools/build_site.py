@@ -15,6 +15,7 @@ import argparse
 import html
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -69,7 +70,8 @@ def title_and_summary(nb) -> tuple[str, str]:
             lines = cell.source.strip().splitlines()
             title = lines[0].lstrip("# ").strip()
             body = " ".join(l.strip() for l in lines[1:] if l.strip() and not l.startswith("#"))
-            return title, (body[:300] + "...") if len(body) > 300 else body
+            body = re.sub(r"[*`]", "", body)  # plain text for the index: no markdown emphasis or code marks
+            return title, (body[:300].rsplit(" ", 1)[0] + " ...") if len(body) > 300 else body
     return "(untitled)", ""
 
 
