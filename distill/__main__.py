@@ -17,6 +17,7 @@ import shlex
 import sys
 import time
 
+
 from .errors import DistillError
 
 
@@ -52,31 +53,47 @@ def cmd_teacher(args) -> dict:
 
 def cmd_student(args) -> dict:
     import dataclasses
-    from .data import load_dataset, subset
+    from .data import load_dataset, make_transfer_set, source_size
     from .metrics import evaluate
     from .models import count_params
-    from .recipes import STUDENT_TRAIN, load_teacher, train_student
+    from .recipes import STUDENT_TRAIN, load_teacher, train_student, with_known_labels
     from .train import predict, teacher_outputs
     ds = load_dataset(args.dataset)
-    X, y = ds.X_train, ds.y_train
-    if args.train_size is not None:
-        X, y = subset(X, y, args.train_size, seed=args.data_seed)
+    if args.method in ("labels", "mixed") and args.transfer_set != "train":
+        raise DistillError(f"method {args.method!r} trains on true labels, which only --transfer-set train has; "
+                           f"use hard or soft with {args.transfer_set!r}")
+    n = args.transfer_size or source_size(args.transfer_set, ds) or 10000
+    if args.exclude_class is not None and args.transfer_size is None and args.transfer_set in ("train", "fewlabel"):
+        n = int((ds.y_train != args.exclude_class).sum())
+    ts = make_transfer_set(args.transfer_set, ds, n, seed=args.data_seed, exclude_class=args.exclude_class,
+                           labelled=min(args.labelled, n))
+    y = ts.y_true  # for `labels` and `mixed`: the copier who owns the training data knows these
     teacher, _ = load_teacher(ds, args.teacher)  # even for `labels`: agreement with it is the baseline
-    teacher_logits = teacher_outputs(teacher, X) if args.method != "labels" else None
+    teacher_logits = None
+    if args.method != "labels":
+        teacher_logits = teacher_outputs(teacher, ts.X)
+        if (ts.labels >= 0).any():
+            if args.method == "mse":
+                raise DistillError("--method mse cannot use known labels; use hard or soft with --transfer-set fewlabel")
+            teacher_logits = with_known_labels(teacher_logits, ts.labels)
     teacher_test = teacher_outputs(teacher, ds.X_test)
     config = dataclasses.replace(STUDENT_TRAIN, epochs=args.epochs, lr=args.lr, device=args.device)
     start = time.perf_counter()
-    student, history = train_student(X, args.method, y=y, teacher_logits=teacher_logits, width=args.width,
+    student, history = train_student(ts.X, args.method, y=y, teacher_logits=teacher_logits, width=args.width,
                                      T=args.temperature, alpha=args.alpha, seed=args.seed,
                                      num_classes=ds.num_classes, config=config, val=(ds.X_val, ds.y_val))
     seconds = time.perf_counter() - start
+    test_logits = predict(student, ds.X_test)
     out = {"method": args.method, "width": args.width,
            **({"temperature": args.temperature} if args.method in ("soft", "mixed") else {}),
            **({"alpha": args.alpha} if args.method == "mixed" else {}),
-           "train_size": len(X), "seed": args.seed, "epochs": args.epochs,
-           "val_accuracy": history.val_accuracy[-1],
-           **evaluate(predict(student, ds.X_test), ds.y_test, teacher_test),
+           "transfer_set": args.transfer_set, "transfer_size": n, "exclude_class": args.exclude_class,
+           "seed": args.seed, "epochs": args.epochs, "val_accuracy": history.val_accuracy[-1],
+           **evaluate(test_logits, ds.y_test, teacher_test),
            "params": count_params(student), "seconds": round(seconds, 2)}
+    if args.exclude_class is not None:
+        mask = ds.y_test == args.exclude_class
+        out["excluded_class_accuracy"] = evaluate(test_logits[mask], ds.y_test[mask])["accuracy"]
     if args.out:
         from .checkpoints import save_checkpoint
         save_checkpoint(student, args.out, dataset=ds.name, test_accuracy=out["accuracy"],
@@ -110,7 +127,7 @@ def cmd_evaluate(args) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import DATASETS
+    from .data import DATASETS, TRANSFER_SETS
     from .losses import METHODS
     from .recipes import TEACHER_PATH
 
@@ -139,8 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=10)
     s.add_argument("--lr", type=float, default=1e-3)
     s.add_argument("--seed", type=int, default=0, help="student init and shuffling")
-    s.add_argument("--train-size", type=int, default=None, help="transfer-set size (random subset of the training images)")
-    s.add_argument("--data-seed", type=int, default=0, help="which random subset")
+    s.add_argument("--transfer-set", default="train",
+                   help="the images the student learns from; " + "; ".join(f"{k}: {v}" for k, v in TRANSFER_SETS.items()))
+    s.add_argument("--transfer-size", "--train-size", dest="transfer_size", type=int, default=None,
+                   help="number of transfer images (default: all of a finite source, 10000 of an unlimited one)")
+    s.add_argument("--exclude-class", type=int, default=None, help="leave every image of this class out of the transfer set")
+    s.add_argument("--labelled", type=int, default=100, help="known true labels in --transfer-set fewlabel")
+    s.add_argument("--data-seed", type=int, default=0, help="which random transfer set")
     s.add_argument("--teacher", default=str(TEACHER_PATH))
     s.add_argument("--out", default=None, help="save the student here (checkpoint path without suffix)")
 
@@ -160,7 +182,10 @@ def _check(args) -> None:
     if hasattr(args, "temperature"):
         check_temperature(args.temperature)
         check_alpha(args.alpha)
-    for name in ("epochs", "width", "train_size"):
+    from .data import TRANSFER_SETS
+    if getattr(args, "transfer_set", None) is not None and args.transfer_set not in TRANSFER_SETS:
+        raise DistillError(f"unknown transfer set {args.transfer_set!r}; choose one of {', '.join(TRANSFER_SETS)}")
+    for name in ("epochs", "width", "transfer_size"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise DistillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

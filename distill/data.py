@@ -198,3 +198,149 @@ def subset(X: torch.Tensor, y: torch.Tensor | None, n: int, seed: int = 0):
                            f"choose a size between 1 and {len(X)}")
     idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
     return X[idx], (y[idx] if y is not None else None)
+
+
+# ---- transfer sets: what a copier feeds the teacher -------------------------------------
+#
+# Each builder is named, parameterised, and deterministic given `seed`. It returns a
+# `TransferSet`: the images X, already normalized like the dataset, and `labels`, the true
+# labels the copier *knows* (-1 where the copier does not know the label).
+
+TRANSFER_SETS = {
+    "train": "the teacher's own training images, without labels",
+    "heldout": "in-distribution images the teacher never trained on (the validation split, at most 5,000)",
+    "fewlabel": "training images of which only `labelled` carry their true label",
+    "digits": "another domain: scikit-learn's 8x8 handwritten digits, upscaled to 28x28 (1,797 images)",
+    "photos": "another domain: random grey patches of scikit-learn's two sample photographs",
+    "noise": "uniform random pixels",
+    "mixup": "mixup (random convex pairs) of a tiny seed set of `seed_size` training images",
+    "augment": "heavy augmentation (shifts, flips, contrast, noise) of a tiny seed set of `seed_size` training images",
+    "mnist": "another domain: MNIST handwritten digits (needs torchvision's download)",
+}
+UNLIMITED = {"photos", "noise", "mixup", "augment"}
+
+
+def source_size(name: str, ds: Dataset) -> int | None:
+    """How many images a transfer-set source holds (None: as many as you like)."""
+    return {"train": len(ds.y_train), "fewlabel": len(ds.y_train), "heldout": len(ds.y_val),
+            "digits": 1797, "mnist": 60000}.get(name)
+
+
+@dataclass
+class TransferSet:
+    name: str
+    X: torch.Tensor                  # (n, C, H, W), normalized like the dataset
+    labels: torch.Tensor             # (n,) true labels the copier knows, -1 where unknown
+    y_true: torch.Tensor | None = None  # (n,) ground truth where the source has it: for baselines
+                                        # and analysis only, never shown to the copier
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _take(X: torch.Tensor, y: torch.Tensor | None, n: int, source: str, seed: int):
+    if n > len(X):
+        raise DistillError(f"transfer set {source!r} has {len(X)} images, {n} were asked for; "
+                           f"choose --transfer-size {len(X)} or less")
+    idx = torch.randperm(len(X), generator=_gen(seed))[:n]
+    return X[idx], (y[idx] if y is not None else None)
+
+
+def _resize(X: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.nn.functional.interpolate(X, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _digits_pixels() -> torch.Tensor:
+    """scikit-learn's digits as (1797, 1, 28, 28) pixels in [0, 1]: 8x8 -> 20x20, centred like MNIST."""
+    from sklearn.datasets import load_digits
+    d = torch.tensor(load_digits().images, dtype=torch.float32).unsqueeze(1) / 16.0  # (1797, 1, 8, 8)
+    return torch.nn.functional.pad(_resize(d, 20).clamp(0, 1), (4, 4, 4, 4))
+
+
+def _photo_patches(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    """n random square crops (side 28 to 160 px) of the two sample photos, grey, resized to `size`."""
+    from sklearn.datasets import load_sample_images
+    photos = [torch.tensor(im, dtype=torch.float32).mean(-1) / 255.0 for im in load_sample_images().images]  # (H, W)
+    out = torch.empty(n, 1, size, size)
+    for i in range(n):
+        img = photos[int(torch.randint(len(photos), (1,), generator=gen))]
+        side = int(torch.randint(28, 161, (1,), generator=gen))
+        top = int(torch.randint(img.shape[0] - side + 1, (1,), generator=gen))
+        left = int(torch.randint(img.shape[1] - side + 1, (1,), generator=gen))
+        out[i] = _resize(img[top:top + side, left:left + side][None, None], size)[0]
+    return out
+
+
+def _augment(X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Heavy, label-agnostic augmentation of normalized images (N, C, H, W)."""
+    n = len(X)
+    flip = torch.rand(n, generator=gen) < 0.5
+    X = torch.where(flip[:, None, None, None], X.flip(-1), X)
+    shifts = torch.randint(-4, 5, (n, 2), generator=gen)
+    X = torch.stack([torch.roll(x, (int(dy), int(dx)), dims=(-2, -1)) for x, (dy, dx) in zip(X, shifts)])
+    contrast = 0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=gen)
+    return X * contrast + 0.3 * torch.randn(X.shape, generator=gen)
+
+
+def make_transfer_set(name: str, ds: Dataset, n: int, seed: int = 0, exclude_class: int | None = None,
+                      labelled: int = 100, seed_size: int = 100) -> TransferSet:
+    """Build `n` transfer images of kind `name` (see `TRANSFER_SETS`) for dataset `ds`.
+
+    `exclude_class` removes every image of that true class (for sets drawn from the
+    dataset: train, heldout, fewlabel, mixup, augment). `labelled` is the number of
+    known true labels for `fewlabel`; `seed_size` the seed set for `mixup` and `augment`.
+    """
+    if name not in TRANSFER_SETS:
+        raise DistillError(f"unknown transfer set {name!r}; choose one of {', '.join(TRANSFER_SETS)}")
+    if n < 1:
+        raise DistillError(f"transfer-set size must be at least 1, got {n}")
+    in_distribution = {"train", "heldout", "fewlabel", "mixup", "augment"}
+    if exclude_class is not None:
+        if not 0 <= exclude_class < ds.num_classes:
+            raise DistillError(f"class {exclude_class} is out of range; {ds.name} has classes 0 to {ds.num_classes - 1}")
+        if name not in in_distribution:
+            raise DistillError(f"exclude_class applies to sets drawn from {ds.name} ({', '.join(sorted(in_distribution))}), "
+                               f"not to {name!r}")
+    gen = _gen(seed)
+    unknown = lambda k: torch.full((k,), -1, dtype=torch.long)
+    norm = lambda pixels: (pixels - ds.mean) / ds.std
+
+    X_src, y_src = (ds.X_val, ds.y_val) if name == "heldout" else (ds.X_train, ds.y_train)
+    if exclude_class is not None:
+        keep = y_src != exclude_class
+        X_src, y_src = X_src[keep], y_src[keep]
+
+    if name in ("train", "heldout"):
+        X, y = _take(X_src, y_src, n, name, seed)
+        return TransferSet(name, X, unknown(n), y)
+    if name == "fewlabel":
+        if not 0 <= labelled <= n:
+            raise DistillError(f"fewlabel needs 0 <= labelled <= n, got labelled={labelled}, n={n}")
+        X, y = _take(X_src, y_src, n, name, seed)
+        return TransferSet(name, X, torch.cat([y[:labelled], unknown(n - labelled)]), y)
+    if name in ("mixup", "augment"):
+        if not 1 <= seed_size <= len(X_src):
+            raise DistillError(f"seed_size must be between 1 and {len(X_src)}, got {seed_size}")
+        seeds, _ = _take(X_src, y_src, seed_size, name, seed)
+        pick = lambda: seeds[torch.randint(seed_size, (n,), generator=gen)]
+        if name == "augment":
+            return TransferSet(name, _augment(pick(), gen), unknown(n))
+        lam = torch.rand(n, 1, 1, 1, generator=gen)  # x = lam * x_i + (1 - lam) * x_j
+        return TransferSet(name, lam * pick() + (1 - lam) * pick(), unknown(n))
+    if ds.input_shape != (1, 28, 28) and name in ("digits", "photos", "mnist"):
+        raise DistillError(f"transfer set {name!r} makes 28x28 grey images; {ds.name} has input shape {ds.input_shape}")
+    if name == "digits":
+        X, _ = _take(norm(_digits_pixels()), None, n, name, seed)
+        return TransferSet(name, X, unknown(n))
+    if name == "photos":
+        return TransferSet(name, norm(_photo_patches(n, ds.input_shape[-1], gen)), unknown(n))
+    if name == "noise":
+        return TransferSet(name, norm(torch.rand((n, *ds.input_shape), generator=gen)), unknown(n))
+    # mnist: images only, normalized with the dataset's statistics
+    Xm, *_ = _load_mnist_like("mnist", DATA_DIR, download=True)
+    X, _ = _take(norm(torch.from_numpy(Xm.astype(np.float32) / 255.0).unsqueeze(1)), None, n, name, seed)
+    return TransferSet(name, X, unknown(n))

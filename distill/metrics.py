@@ -107,3 +107,47 @@ def best_setting(records: Iterable[dict], keys: tuple[str, ...], select_on: str 
     if not grouped:
         raise DistillError("best_setting got no records")
     return max(grouped, key=lambda k: sum(grouped[k]) / len(grouped[k]))
+
+
+# ---- what a smaller model buys, and whose mistakes it makes ------------------------------
+
+from .models import flops_per_example  # noqa: E402, F401  (re-exported: the size measures live together)
+
+
+def latency(model: torch.nn.Module, input_shape: tuple[int, ...], batch_size: int = 1, repeats: int = 30,
+            warmup: int = 5) -> float:
+    """Median wall-clock seconds for one forward pass of a batch, in eval mode without gradients."""
+    import time
+    p = next(model.parameters())
+    x = torch.randn(batch_size, *input_shape, device=p.device, dtype=p.dtype)
+    was_training = model.training
+    model.eval()
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            if p.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if p.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    model.train(was_training)
+    return sorted(times)[len(times) // 2]
+
+
+def shared_mistakes(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor) -> dict:
+    """How a student's errors relate to the teacher's (logits or labels, all on the same inputs).
+
+    - `p_wrong_given_teacher_wrong`: of the examples the teacher gets wrong, the fraction the
+      student also gets wrong;
+    - `same_wrong_answer`: of the examples both get wrong, the fraction where they give the
+      same wrong class -- "wrong in the same way".
+    """
+    s, t, y = _labels(student).cpu(), _labels(teacher).cpu(), y.cpu()
+    t_wrong, s_wrong = t != y, s != y
+    both = t_wrong & s_wrong
+    return {"p_wrong_given_teacher_wrong": (both.sum() / t_wrong.sum().clamp_min(1)).item(),
+            "same_wrong_answer": ((both & (s == t)).sum() / both.sum().clamp_min(1)).item(),
+            "teacher_errors": int(t_wrong.sum()), "both_wrong": int(both.sum())}

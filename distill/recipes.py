@@ -130,3 +130,15 @@ def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor
     if teacher_test is not None:
         rec["test_agreement"] = accuracy(test_logits, teacher_test.argmax(1))
     return rec
+
+
+def with_known_labels(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Teacher logits, except that rows with a known true label (`labels >= 0`) become a
+    one-hot target for that label: its argmax is the label and its softmax, at any T, is
+    one-hot. (For the `hard` and `soft` methods; logit matching would chase the -1e4s.)"""
+    known = labels >= 0
+    out = teacher_logits.clone()
+    one_hot = torch.full_like(out[known], -1e4)
+    one_hot.scatter_(1, labels[known].unsqueeze(1), 0.0)
+    out[known] = one_hot
+    return out

@@ -45,8 +45,13 @@ def test_student_prints_accuracy_agreement_params_seconds(tmp_path):
     (["student", "--alpha", "1.5"], "alpha must be in [0, 1]"),
     (["student", "--method", "magic"], "unknown method 'magic'"),
     (["student", "--width", "0"], "--width must be at least 1"),
-    (["student", "--train-size", "99999999", "--method", "labels"], "asked for 99999999 examples"),
+    (["student", "--transfer-size", "99999999", "--method", "labels"], "99999999 were asked for"),
     (["evaluate", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
+    (["student", "--transfer-set", "books"], "unknown transfer set 'books'"),
+    (["student", "--transfer-set", "heldout", "--transfer-size", "6000"], "has 5000 images, 6000 were asked for"),
+    (["student", "--exclude-class", "10"], "class 10 is out of range"),
+    (["student", "--transfer-set", "noise", "--exclude-class", "1"], "exclude_class applies to sets drawn from"),
+    (["student", "--transfer-set", "digits", "--method", "labels"], "only --transfer-set train has"),
     (["evaluate", "--checkpoint", "no/such/file"], "no checkpoint manifest at no/such/file.json"),
     (["evaluate", "--device", "cuda:banana"], "unknown device"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -58,3 +63,18 @@ def test_bad_input_is_one_clear_line_and_exit_2(args, expected):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("distill: error:") and expected in lines[0]
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_student_with_a_withheld_class_reports_its_accuracy(tmp_path):
+    r = run("student", "--transfer-set", "train", "--transfer-size", "800", "--exclude-class", "1", "--method", "hard",
+            "--epochs", "2", "--width", "16", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["exclude_class"] == 1 and out["transfer_size"] == 800 and 0 <= out["excluded_class_accuracy"] <= 1
+
+
+def test_student_from_noise_queries(tmp_path):
+    r = run("student", "--transfer-set", "noise", "--transfer-size", "300", "--method", "soft", "--epochs", "2",
+            "--width", "8", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["transfer_set"] == "noise"

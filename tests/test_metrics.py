@@ -70,3 +70,21 @@ def test_group_and_best_setting_select_on_validation_only():
     ]
     assert group(recs, ("T",), "val_accuracy") == {(1,): [0.80, 0.82], (4,): [0.85, 0.83]}
     assert best_setting(recs, ("T",)) == (4,)  # test accuracy would pick T = 1
+
+
+def test_shared_mistakes_hand_computed():
+    from distill.metrics import shared_mistakes
+    y = torch.tensor([0, 0, 0, 0, 1])
+    teacher = torch.tensor([1, 1, 2, 0, 1])  # wrong on 0, 1, 2
+    student = torch.tensor([1, 2, 0, 1, 1])  # wrong on 0, 1, 3; both wrong on 0 and 1, same answer on 0
+    out = shared_mistakes(student, teacher, y)
+    assert out["p_wrong_given_teacher_wrong"] == pytest.approx(2 / 3)
+    assert out["same_wrong_answer"] == pytest.approx(1 / 2)
+    assert (out["teacher_errors"], out["both_wrong"]) == (3, 2)
+
+
+def test_latency_is_positive_and_grows_with_work():
+    from distill.metrics import latency
+    from distill.models import make_student
+    small, big = latency(make_student(4), (1, 28, 28), 64, repeats=5), latency(make_student(1024), (1, 28, 28), 64, repeats=5)
+    assert 0 < small < big

@@ -127,3 +127,14 @@ def test_steps_budget_is_exact_whatever_the_data_size(n, steps):
     assert len(calls) == steps
     steps_per_epoch = math.ceil(n / 8)
     assert len(hist.train_loss) == math.ceil(steps / steps_per_epoch)  # the last epoch may be partial
+
+
+def test_known_labels_become_one_hot_targets():
+    from distill.losses import kd_loss
+    from distill.recipes import with_known_labels
+    t = torch.randn(4, 3)
+    out = with_known_labels(t, torch.tensor([-1, 2, -1, 0]))
+    assert torch.equal(out[0], t[0]) and torch.equal(out[2], t[2])
+    assert out.argmax(1)[1] == 2 and out.argmax(1)[3] == 0
+    assert torch.allclose(torch.softmax(out[1] / 4.0, -1), torch.tensor([0.0, 0.0, 1.0]))
+    assert torch.isfinite(kd_loss(torch.randn(4, 3), out, 4.0))
