@@ -117,14 +117,16 @@ def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor
 
     Scores: validation and test accuracy, and (given the teacher's logits on those
     sets) agreement with the teacher. Use validation scores to choose settings and
-    report test scores of the chosen ones.
+    report test scores of the chosen ones. The record also keeps the validation logits
+    and test logits, for analyses that need more than one number.
     """
     student, history = train_student(X, method, y=y, teacher_logits=teacher_logits, seed=seed,
                                      num_classes=ds.num_classes, config=config, **kwargs)
     val_logits, test_logits = predict(student, ds.X_val), predict(student, ds.X_test)
     rec = {"method": method, "seed": seed, "n": len(X), **kwargs,
            "val_accuracy": accuracy(val_logits, ds.y_val), "test_accuracy": accuracy(test_logits, ds.y_test),
-           "seconds": history.seconds}
+           "seconds": history.seconds,
+           "val_logits": val_logits, "test_logits": test_logits}  # for bias corrections and confusions
     if teacher_val is not None:
         rec["val_agreement"] = accuracy(val_logits, teacher_val.argmax(1))
     if teacher_test is not None:

@@ -67,3 +67,10 @@ def test_bad_requests_are_clear_errors(fashion, kwargs, message):
     name = kwargs.pop("name")
     with pytest.raises(DistillError, match=message.replace("(", r"\(")):
         make_transfer_set(name, fashion, **kwargs)
+
+
+def test_mixup_seed_set_is_the_start_of_the_train_set(fashion):
+    # notebook 04 compares mixup with `train` at the seed-set size: they must be the same images
+    first = make_transfer_set("train", fashion, 500, seed=0).X[0]
+    mixed = make_transfer_set("mixup", fashion, 20, seed=0, seed_size=1).X
+    assert torch.allclose(mixed, first.expand_as(mixed), atol=1e-6)
