@@ -67,6 +67,7 @@ class Dataset:
     y_test: torch.Tensor
     mean: float
     std: float
+    split_seed: int = 0  # the seed of the train/validation split
 
     @property
     def num_classes(self) -> int:
@@ -184,20 +185,7 @@ def load_dataset(name: str = "fashion_mnist", val_size: int = 5000, seed: int = 
     return Dataset(name=name, classes=classes,
                    X_train=norm(X_train), y_train=y_train,
                    X_val=norm(Xtr[val_idx]), y_val=ytr[val_idx],
-                   X_test=norm(Xte), y_test=yte, mean=mean, std=std)
-
-
-def subset(X: torch.Tensor, y: torch.Tensor | None, n: int, seed: int = 0):
-    """A random subset of `n` examples, deterministic given `seed`.
-
-    Class-balanced is not enforced: a copier with n random images gets whatever mix
-    the distribution gives them.
-    """
-    if not 0 < n <= len(X):
-        raise DistillError(f"asked for {n} examples but the source has {len(X)}; "
-                           f"choose a size between 1 and {len(X)}")
-    idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
-    return X[idx], (y[idx] if y is not None else None)
+                   X_test=norm(Xte), y_test=yte, mean=mean, std=std, split_seed=seed)
 
 
 # ---- transfer sets: what a copier feeds the teacher -------------------------------------
@@ -217,8 +205,6 @@ TRANSFER_SETS = {
     "augment": "heavy augmentation (shifts, flips, contrast, noise) of a tiny seed set of `seed_size` training images",
     "mnist": "another domain: MNIST handwritten digits (needs torchvision's download)",
 }
-UNLIMITED = {"photos", "noise", "mixup", "augment"}
-
 
 def source_size(name: str, ds: Dataset) -> int | None:
     """How many images a transfer-set source holds (None: as many as you like)."""

@@ -6,7 +6,7 @@ notebook can combine them and add its own titles.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -79,24 +79,3 @@ def seed_band(ax, xs: Sequence[float], runs: Sequence[Sequence[float]], label: s
     (line,) = ax.plot(xs, m, marker="o", label=label, **kw)
     ax.fill_between(xs, m - s, m + s, color=line.get_color(), alpha=0.2)
     return line
-
-
-def method_bars(ax, results: Mapping[str, Sequence[float]], ylabel: str, title: str = "", baseline: float | None = None,
-                baseline_label: str = "teacher"):
-    """Bars of mean over seeds with +/- one std error bars and the seeds as dots."""
-    names = list(results)
-    stats = [mean_std(results[n]) for n in names]
-    ax.bar(range(len(names)), [s[0] for s in stats], yerr=[s[1] for s in stats], capsize=4, color="tab:blue",
-           alpha=0.7)
-    for i, n in enumerate(names):
-        ax.plot([i] * len(results[n]), results[n], "k.", ms=4)
-    if baseline is not None:
-        ax.axhline(baseline, color="tab:red", ls="--", lw=1, label=baseline_label)
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_xticks(range(len(names)), names, fontsize=8)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    lo = min(min(v) for v in results.values())
-    hi = max(max(v) for v in results.values()) if baseline is None else max(baseline, max(max(v) for v in results.values()))
-    ax.set_ylim(lo - 0.3 * (hi - lo) - 0.005, hi + 0.15 * (hi - lo) + 0.005)
-    return ax

@@ -60,7 +60,7 @@ def save_teacher(teacher: nn.Module, ds: Dataset, history: History, train: Train
     test_acc = accuracy(predict(teacher, ds.X_test), ds.y_test)
     return save_checkpoint(
         teacher, path,
-        dataset=ds.name, val_size=len(ds.y_val), split_seed=0,
+        dataset=ds.name, val_size=len(ds.y_val), split_seed=ds.split_seed,
         normalization={"mean": ds.mean, "std": ds.std},
         test_accuracy=test_acc, val_accuracy=history.val_accuracy[-1],
         params=count_params(teacher), flops_per_example=flops_per_example(teacher, ds.input_shape),
@@ -81,10 +81,11 @@ def load_teacher(ds: Dataset | None = None, path: str | Path = TEACHER_PATH) -> 
         if manifest.get("dataset") != ds.name:
             raise CheckpointError(f"{path} was trained on {manifest.get('dataset')!r}, not {ds.name!r}; "
                                   f"train one with `python -m distill teacher --dataset {ds.name} --out PATH`")
-        if manifest.get("val_size") != len(ds.y_val) or abs(norm.get("mean", 0) - ds.mean) > 1e-6 \
-                or abs(norm.get("std", 0) - ds.std) > 1e-6:
-            raise CheckpointError(f"{path} was trained with val_size={manifest.get('val_size')} and normalization "
-                                  f"{norm}, but the dataset has val_size={len(ds.y_val)}, mean={ds.mean:.6f}, "
+        if manifest.get("val_size") != len(ds.y_val) or manifest.get("split_seed") != ds.split_seed \
+                or abs(norm.get("mean", 0) - ds.mean) > 1e-6 or abs(norm.get("std", 0) - ds.std) > 1e-6:
+            raise CheckpointError(f"{path} was trained with val_size={manifest.get('val_size')}, split seed "
+                                  f"{manifest.get('split_seed')} and normalization {norm}, but the dataset has "
+                                  f"val_size={len(ds.y_val)}, split seed {ds.split_seed}, mean={ds.mean:.6f}, "
                                   f"std={ds.std:.6f}; load the dataset with the teacher's settings")
     return teacher, manifest
 

@@ -22,5 +22,7 @@ def test_teacher_refuses_a_differently_prepared_dataset(fashion):
     other = dataclasses.replace(fashion, mean=0.5)
     with pytest.raises(CheckpointError, match="normalization"):
         load_teacher(other)
+    with pytest.raises(CheckpointError, match="split seed"):
+        load_teacher(dataclasses.replace(fashion, split_seed=1))
     with pytest.raises(CheckpointError, match="trained on 'fashion_mnist', not 'mnist'"):
         load_teacher(dataclasses.replace(fashion, name="mnist"))
