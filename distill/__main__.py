@@ -27,6 +27,11 @@ class _Parser(argparse.ArgumentParser):
                   if " " in self.prog else f"distill: error: {message} (see `python -m distill --help`)\n")
 
 
+def _command() -> str:
+    """This invocation as a shell command, recorded in the manifests of what it saves."""
+    return "python -m distill " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 def _dump(obj: dict) -> None:
     print(json.dumps(obj, indent=2))
 
@@ -45,7 +50,7 @@ def cmd_teacher(args) -> dict:
     ds = load_dataset(args.dataset)
     train = dataclasses.replace(TEACHER_TRAIN, epochs=args.epochs, lr=args.lr, device=args.device)
     teacher, history = train_teacher(ds, train=train, seed=args.seed)
-    command = "python -m distill " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command()
     manifest = save_teacher(teacher, ds, history, train, args.seed, args.out, command=command)
     return {k: manifest[k] for k in ("dataset", "test_accuracy", "val_accuracy", "params", "train_seconds",
                                      "sha256")} | {"out": str(args.out)}
@@ -97,7 +102,7 @@ def cmd_student(args) -> dict:
     if args.out:
         from .checkpoints import save_checkpoint
         save_checkpoint(student, args.out, dataset=ds.name, test_accuracy=out["accuracy"],
-                        command="python -m distill " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                        command=_command())
         out["out"] = args.out
     return out
 
