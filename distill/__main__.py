@@ -84,13 +84,15 @@ def cmd_student(args) -> dict:
     teacher_test = teacher_outputs(teacher, ds.X_test)
     config = dataclasses.replace(STUDENT_TRAIN, epochs=args.epochs, lr=args.lr, device=args.device)
     start = time.perf_counter()
-    student, history = train_student(ts.X, args.method, y=y, teacher_logits=teacher_logits, width=args.width,
+    teacher_probs = teacher_logits.softmax(-1) if args.method == "probs" else None
+    student, history = train_student(ts.X, args.method, y=y, teacher_logits=teacher_logits,
+                                     teacher_probs=teacher_probs, width=args.width,
                                      T=args.temperature, alpha=args.alpha, seed=args.seed,
                                      num_classes=ds.num_classes, config=config, val=(ds.X_val, ds.y_val))
     seconds = time.perf_counter() - start
     test_logits = predict(student, ds.X_test)
     out = {"method": args.method, "width": args.width,
-           **({"temperature": args.temperature} if args.method in ("soft", "mixed") else {}),
+           **({"temperature": args.temperature} if args.method in ("soft", "mixed", "probs") else {}),
            **({"alpha": args.alpha} if args.method == "mixed" else {}),
            "transfer_set": args.transfer_set, "transfer_size": n, "exclude_class": args.exclude_class,
            "seed": args.seed, "epochs": args.epochs, "val_accuracy": history.val_accuracy[-1],

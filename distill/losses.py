@@ -7,6 +7,8 @@
 - `logit_mse_loss`: regress the teacher's logits (Ba & Caruana 2014, "Do Deep
   Nets Really Need to be Deep?").
 - `distillation_loss`: alpha * soft-target loss + (1 - alpha) * true-label loss.
+- `soft_target_loss`: soft targets given as probabilities rather than logits (what an
+  API returns); rounded or truncated answers may hold exact zeros.
 
 Conventions: `student_logits` and `teacher_logits` are (B, K) float tensors, `y`
 is (B,) int64 class indices, `T` is the temperature, and every loss is a scalar
@@ -69,6 +71,23 @@ def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -
     return 0.5 * (student_logits - teacher_logits).pow(2).sum(dim=-1).mean()
 
 
+def temper(probs: torch.Tensor, T: float) -> torch.Tensor:
+    """p_i^(1/T) / sum_j p_j^(1/T): the same as softmax(log p / T), and zeros stay zero."""
+    check_temperature(T)
+    q = probs.clamp_min(0).pow(1.0 / T)
+    return q / q.sum(dim=-1, keepdim=True)
+
+
+def soft_target_loss(student_logits: torch.Tensor, target_probs: torch.Tensor, T: float = 4.0) -> torch.Tensor:
+    """T^2 * cross-entropy between temper(target_probs, T) and softmax(s / T), batch mean.
+
+    With `target_probs = softmax(t)` this differs from `kd_loss(s, t, T)` only by the
+    targets' entropy, a constant: the gradients are the same.
+    """
+    p = temper(target_probs, T)
+    return -(p * F.log_softmax(student_logits / T, dim=-1)).sum(dim=-1).mean() * T**2
+
+
 def label_loss(student_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Ordinary cross-entropy with the true labels, batch mean (the no-teacher baseline)."""
     return F.cross_entropy(student_logits, y)
@@ -93,12 +112,14 @@ METHODS = {
     "soft": "soft targets at temperature T (alpha = 1: no true labels)",
     "mixed": "alpha * soft targets + (1 - alpha) * true labels",
     "mse": "mean squared error on the teacher's logits (Ba & Caruana 2014)",
+    "probs": "soft targets at temperature T from probability vectors (an API's answers)",
 }
 
 
 def objective(method: str, T: float = 4.0, alpha: float = 0.5):
     """`(loss_fn, needs)` for a method: call `loss_fn(logits, *targets)` with targets named
-    by `needs`, a tuple drawn from `"teacher"` (teacher logits) and `"y"` (true labels)."""
+    by `needs`, a tuple drawn from `"teacher"` (teacher logits), `"probs"` (probability
+    vectors, e.g. an API's answers) and `"y"` (true labels)."""
     if method not in METHODS:
         raise DistillError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     check_temperature(T)
@@ -111,4 +132,6 @@ def objective(method: str, T: float = 4.0, alpha: float = 0.5):
         return (lambda s, t: kd_loss(s, t, T)), ("teacher",)
     if method == "mixed":
         return (lambda s, t, y: distillation_loss(s, t, y, T, alpha)), ("teacher", "y")
+    if method == "probs":
+        return (lambda s, p: soft_target_loss(s, p, T)), ("probs",)
     return logit_mse_loss, ("teacher",)

@@ -91,7 +91,8 @@ def load_teacher(ds: Dataset | None = None, path: str | Path = TEACHER_PATH) -> 
 
 
 def train_student(X: torch.Tensor, method: str = "soft", *, y: torch.Tensor | None = None,
-                  teacher_logits: torch.Tensor | None = None, width: int = 64, T: float = 4.0,
+                  teacher_logits: torch.Tensor | None = None, teacher_probs: torch.Tensor | None = None,
+                  width: int = 64, T: float = 4.0,
                   alpha: float = 0.5, seed: int = 0, num_classes: int = 10, config: TrainConfig | None = None,
                   val: tuple[torch.Tensor, torch.Tensor] | None = None, **student_config) -> tuple[Student, History]:
     """Train a fresh student on `X` by `method` (see `distill.losses.METHODS`).
@@ -100,10 +101,11 @@ def train_student(X: torch.Tensor, method: str = "soft", *, y: torch.Tensor | No
     students compared across methods, temperatures or transfer sets start identical.
     """
     loss_fn, needs = objective(method, T, alpha)
-    available = {"y": y, "teacher": teacher_logits}
+    available = {"y": y, "teacher": teacher_logits, "probs": teacher_probs}
     missing = [n for n in needs if available[n] is None]
     if missing:
-        raise DistillError(f"method {method!r} needs {' and '.join('true labels' if n == 'y' else 'teacher logits' for n in missing)}")
+        what = {"y": "true labels", "teacher": "teacher logits", "probs": "teacher probabilities"}
+        raise DistillError(f"method {method!r} needs {' and '.join(what[n] for n in missing)}")
     student = make_student(width, seed, in_features=X[0].numel(), num_classes=num_classes, **student_config)
     config = dataclasses.replace(config or STUDENT_TRAIN, seed=seed)
     history = fit(student, X, tuple(available[n] for n in needs), loss_fn, config, val=val)
@@ -111,7 +113,8 @@ def train_student(X: torch.Tensor, method: str = "soft", *, y: torch.Tensor | No
 
 
 def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor | None = None,
-                   teacher_logits: torch.Tensor | None = None, teacher_val: torch.Tensor | None = None,
+                   teacher_logits: torch.Tensor | None = None, teacher_probs: torch.Tensor | None = None,
+                   teacher_val: torch.Tensor | None = None,
                    teacher_test: torch.Tensor | None = None, seed: int = 0, config: TrainConfig | None = None,
                    **kwargs) -> dict:
     """Train one student and return a flat record of its setting and scores.
@@ -121,7 +124,8 @@ def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor
     report test scores of the chosen ones. The record also keeps the validation logits
     and test logits, for analyses that need more than one number.
     """
-    student, history = train_student(X, method, y=y, teacher_logits=teacher_logits, seed=seed,
+    student, history = train_student(X, method, y=y, teacher_logits=teacher_logits,
+                                     teacher_probs=teacher_probs, seed=seed,
                                      num_classes=ds.num_classes, config=config, **kwargs)
     val_logits, test_logits = predict(student, ds.X_val), predict(student, ds.X_test)
     rec = {"method": method, "seed": seed, "n": len(X), **kwargs,

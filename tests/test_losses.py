@@ -127,3 +127,33 @@ def test_objective_routes_targets_by_method():
     assert fn(s, t, y).item() == pytest.approx(distillation_loss(s, t, y, 2.0, 0.25).item())
     with pytest.raises(DistillError, match="unknown method 'dark'"):
         objective("dark")
+
+
+def test_temper_is_softmax_of_log_probs_and_keeps_zeros():
+    from distill.losses import temper
+    p = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.5, 0.0]], dtype=torch.float64)
+    q = temper(p, 2.0)
+    hand = [math.sqrt(0.7), math.sqrt(0.2), math.sqrt(0.1)]
+    assert q[0].tolist() == pytest.approx([h / sum(hand) for h in hand])
+    assert q[1].tolist() == pytest.approx([0.5, 0.5, 0.0])
+
+
+@pytest.mark.parametrize("T", [1.0, 4.0])
+def test_soft_target_loss_has_the_gradient_of_kd_loss(T):
+    from distill.losses import soft_target_loss
+    s = torch.tensor(S, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(TL, dtype=torch.float64)
+    g_kd, = torch.autograd.grad(kd_loss(s, t, T), s)
+    loss = soft_target_loss(s, torch.softmax(t, -1), T)
+    g_st, = torch.autograd.grad(loss, s)
+    assert torch.allclose(g_kd, g_st)
+    # value: KL plus the (tempered) targets' entropy, times T^2
+    p = torch.softmax(t / T, -1)
+    entropy = -(p * p.log()).sum(-1).mean() * T**2
+    assert loss.item() == pytest.approx(kd_loss(s, t, T).item() + entropy.item())
+
+
+def test_probs_method_needs_probabilities():
+    from distill.recipes import train_student
+    with pytest.raises(DistillError, match="needs teacher probabilities"):
+        train_student(torch.zeros(4, 1, 28, 28), "probs")
