@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up, get the data, execute every notebook (full mode), render build/site/
 #   make test   set up, get the data, unit tests, then every notebook in smoke mode under nbval
-# Others: make lab | make teacher | make notebooks | make clean
+# Others: make lab | make teacher | make lm-teacher | make notebooks | make clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 FMNIST_RAW := data/FashionMNIST/raw/train-images-idx3-ubyte
 DEBIAN_GZ  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data run test unit nbtest lab teacher notebooks student-copy clean help
+.PHONY: setup data run test unit nbtest lab teacher lm-teacher notebooks student-copy clean help
 
 help:
 	@sed -n '1,6p' Makefile
@@ -56,6 +56,10 @@ lab: data
 # Retrain the committed teacher (about 4 minutes on a 2-core CPU).
 teacher: data
 	$(BIN)/python -m distill teacher --out data/teacher
+
+# Retrain the committed language-model teacher (under a minute on a 2-core CPU).
+lm-teacher: setup
+	$(BIN)/python -m distill lm-teacher --out data/lm_teacher
 
 # Re-execute the notebooks in full mode and commit-ready: outputs kept, counts stripped.
 notebooks: data

@@ -133,9 +133,45 @@ def cmd_evaluate(args) -> dict:
     return out
 
 
+def cmd_lm_teacher(args) -> dict:
+    from . import lm
+    task = lm.AdditionTask(digits=args.digits)
+    model, history = lm.train_lm_teacher(task, steps=args.steps, seed=args.seed)
+    manifest = lm.save_lm_teacher(model, task, history, args.steps, args.seed, args.out, command=_command())
+    return {"task": manifest["task"], "test": manifest["test"], "params": manifest["params"],
+            "train_seconds": manifest["train_seconds"], "out": str(args.out)}
+
+
+def cmd_lm_student(args) -> dict:
+    from . import lm
+    teacher, task, _ = lm.load_lm_teacher(args.teacher)
+    a, b = task.sample(args.queries, seed=args.data_seed)
+    prompts = task.prompts(a, b)
+    kind = {"text": "sampled" if args.sample else "text"}.get(args.output, args.output)
+    answers = lm.teacher_answers(teacher, prompts, kind, task.answer_len, k=args.k, seed=args.seed)
+    config = lm.LMConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads)
+    rec = lm.student_record(task, prompts, answers, config, steps=args.steps, T=args.temperature, seed=args.seed)
+    rec["params"] = lm.lm_params(rec.pop("model"))
+    rec["seconds"] = round(rec["seconds"], 2)
+    return rec
+
+
+def cmd_lm_ask(args) -> dict:
+    import torch
+    from . import lm
+    teacher, task, _ = lm.load_lm_teacher(args.teacher)
+    a, b = task.parse(args.problem)
+    prompt = task.prompts(torch.tensor([a]), torch.tensor([b]))
+    ids = lm.generate(teacher, prompt, task.answer_len)
+    value = int(task.read_answer(ids)[0])
+    return {"problem": f"{a}+{b}", "prompt": lm.TOKENIZER.decode(prompt[0]), "generated": lm.TOKENIZER.decode(ids[0]),
+            "answer": value, "correct": value == a + b}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS, TRANSFER_SETS
     from .losses import METHODS
+    from .lm import LM_TEACHER_PATH
     from .recipes import TEACHER_PATH
 
     p = _Parser(prog="distill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +209,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--teacher", default=str(TEACHER_PATH))
     s.add_argument("--out", default=None, help="save the student here (checkpoint path without suffix)")
 
+    lt = sub.add_parser("lm-teacher", help="train the tiny language-model teacher on 3-digit addition and save it")
+    lt.add_argument("--steps", type=int, default=2000)
+    lt.add_argument("--digits", type=int, default=3)
+    lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--out", default=str(LM_TEACHER_PATH), help="checkpoint path without suffix (default: data/lm_teacher)")
+
+    ls = sub.add_parser("lm-student", help="train a small LM student on what a copier of the LM teacher receives")
+    ls.add_argument("--output", default="text", choices=("text", "topk", "full"),
+                    help="text: generated answers (greedy, or sampled with --sample); topk: top-k log-probabilities "
+                         "per token; full: the whole next-token distribution per token")
+    ls.add_argument("--sample", action="store_true", help="with --output text: answers sampled at temperature 1")
+    ls.add_argument("--queries", type=int, default=1000, help="problems sent to the teacher")
+    ls.add_argument("--k", type=int, default=3, help="log-probabilities per token for --output topk")
+    ls.add_argument("--temperature", "-T", type=float, default=4.0, help="soft-target temperature (topk, full)")
+    ls.add_argument("--steps", type=int, default=500)
+    ls.add_argument("--d-model", type=int, default=32)
+    ls.add_argument("--layers", type=int, default=2)
+    ls.add_argument("--heads", type=int, default=4)
+    ls.add_argument("--seed", type=int, default=0)
+    ls.add_argument("--data-seed", type=int, default=1, help="which random problems are queried")
+    ls.add_argument("--teacher", default=str(LM_TEACHER_PATH))
+
+    la = sub.add_parser("lm-ask", help="ask the LM teacher an addition problem, e.g. 123+45")
+    la.add_argument("problem")
+    la.add_argument("--teacher", default=str(LM_TEACHER_PATH))
+
     e = common(sub.add_parser("evaluate", help="evaluate a checkpoint (default: the committed teacher)"))
     e.add_argument("--checkpoint", default=None)
     e.add_argument("--split", default="test", choices=("test", "val"))
@@ -188,11 +250,14 @@ def _check(args) -> None:
         raise DistillError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
     if hasattr(args, "temperature"):
         check_temperature(args.temperature)
+    if hasattr(args, "alpha"):
         check_alpha(args.alpha)
     from .data import TRANSFER_SETS
     if getattr(args, "transfer_set", None) is not None and args.transfer_set not in TRANSFER_SETS:
         raise DistillError(f"unknown transfer set {args.transfer_set!r}; choose one of {', '.join(TRANSFER_SETS)}")
-    for name in ("epochs", "width", "transfer_size"):
+    if getattr(args, "sample", False) and args.output != "text":
+        raise DistillError("--sample applies to --output text only")
+    for name in ("epochs", "width", "transfer_size", "steps", "queries", "k", "d_model", "layers", "heads"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise DistillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -200,7 +265,8 @@ def _check(args) -> None:
         pick_device(args.device)
 
 
-COMMANDS = {"data": cmd_data, "teacher": cmd_teacher, "student": cmd_student, "evaluate": cmd_evaluate}
+COMMANDS = {"data": cmd_data, "teacher": cmd_teacher, "student": cmd_student, "evaluate": cmd_evaluate,
+            "lm-teacher": cmd_lm_teacher, "lm-student": cmd_lm_student, "lm-ask": cmd_lm_ask}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -282,6 +282,32 @@ def copy_method(targets: torch.Tensor) -> str:
     return "labels" if targets.ndim == 1 else "probs"
 
 
+def copy_record(X: torch.Tensor, targets: torch.Tensor, ds, **kwargs) -> dict:
+    """Train a copy on the API's answers (targets from `as_targets`) and score it:
+    `distill.recipes.student_record` with the method the targets call for."""
+    from .recipes import student_record
+    method = copy_method(targets)
+    given = {"y": targets} if method == "labels" else {"teacher_probs": targets}
+    return student_record(X, method, ds, **given, **kwargs)
+
+
+def query_pool(name: str, ds, n: int, seed: int = 0) -> torch.Tensor:
+    """`n` query images from a transfer-set source (`distill.data.TRANSFER_SETS`).
+
+    The `train` source (unlabelled in-distribution images) holds the 55,000 images of the
+    training split; a larger pool continues with their mirror images, which are just as
+    natural (the teacher saw mirrored clothes in training).
+    """
+    from .data import make_transfer_set, source_size
+    cap = source_size(name, ds)
+    if name == "train" and n > cap:
+        X = make_transfer_set(name, ds, cap, seed=seed).X
+        if n > 2 * cap:
+            raise DistillError(f"the train pool holds at most {2 * cap} images (with mirrors), {n} were asked for")
+        return torch.cat([X, X[:n - cap].flip(-1)])
+    return make_transfer_set(name, ds, n, seed=seed).X
+
+
 # ---- ownership test and query monitoring ------------------------------------------------
 
 def watermark_test(suspect_pred: torch.Tensor, watermark_labels: torch.Tensor, num_classes: int) -> dict:
@@ -314,40 +340,61 @@ def min_distances(X: torch.Tensor) -> torch.Tensor:
 
 
 class QueryMonitor:
-    """Flag a client whose stream of queries does not look like natural traffic (PRADA-style).
+    """Flag a client whose stream of queries does not look like legitimate traffic.
 
-    For a stream of queries from one client, take each query's distance to the closest
-    earlier one; natural images give a roughly normal distribution of these distances,
-    synthetic or perturbed queries often do not. The statistic is Shapiro-Wilk's W (1 =
-    perfectly normal); the stream is flagged when W < `threshold`. Choose the threshold on
-    legitimate traffic (`calibrate`), never on the traffic you report.
+    Both tests look at the distances from each query in a client's stream to the closest
+    earlier one (`min_distances`), as PRADA (Juuti et al. 2019) does:
+
+    - `test="normality"` (PRADA's own): natural queries give a roughly normal set of
+      distances; the score is 1 - W, Shapiro-Wilk's statistic (0 = perfectly normal).
+    - `test="reference"`: how far the stream's distances are from those of legitimate
+      traffic, as the two-sample Kolmogorov-Smirnov distance (0 = same distribution).
+
+    A stream is flagged when its score exceeds `threshold`. `calibrate` sets the threshold
+    (and, for `reference`, the reference distances) on legitimate streams, so that about
+    `false_positive_rate` of them are flagged; report rates on other streams. Streams must
+    have the same length as the calibration streams (distances shrink as a stream grows).
 
     Simplification: PRADA keeps one growing set per predicted class; this compares each
     query with all earlier ones.
     """
 
-    def __init__(self, threshold: float = 0.9):
-        if not 0 < threshold <= 1:
-            raise DistillError(f"threshold is a Shapiro-Wilk W in (0, 1], got {threshold}")
-        self.threshold = threshold
+    TESTS = ("normality", "reference")
 
-    @staticmethod
-    def statistic(X: torch.Tensor) -> float:
-        from scipy.stats import shapiro
+    def __init__(self, test: str = "normality", threshold: float = 0.1, reference: torch.Tensor | None = None):
+        if test not in self.TESTS:
+            raise DistillError(f"unknown test {test!r}; choose one of {', '.join(self.TESTS)}")
+        if not 0 <= threshold <= 1:
+            raise DistillError(f"threshold is a score in [0, 1], got {threshold}")
+        if test == "reference" and (reference is None or len(reference) < 2):
+            raise DistillError("the reference test needs distances from legitimate traffic: use QueryMonitor.calibrate")
+        self.test, self.threshold, self.reference = test, threshold, reference
+
+    def score(self, X: torch.Tensor) -> float:
+        """How unlike legitimate traffic the stream `X` (N, C, H, W) looks: 0 = alike."""
+        from scipy.stats import ks_2samp, shapiro
         if len(X) < 4:
             raise DistillError(f"a stream needs at least 4 queries to test, got {len(X)}")
         d = min_distances(X).numpy()
+        if self.test == "reference":
+            return float(ks_2samp(d, self.reference.numpy()).statistic)
         if d.std() == 0:
-            return 0.0  # all distances equal (e.g. repeated queries): as far from natural as it gets
-        return float(shapiro(d).statistic)
+            return 1.0  # all distances equal (e.g. repeated queries): as far from natural as it gets
+        return 1.0 - float(shapiro(d).statistic)
 
     def flags(self, X: torch.Tensor) -> bool:
-        return self.statistic(X) < self.threshold
+        return self.score(X) > self.threshold
 
     @classmethod
-    def calibrate(cls, streams: list[torch.Tensor], false_positive_rate: float = 0.05) -> "QueryMonitor":
-        """A monitor whose threshold flags about `false_positive_rate` of these legitimate streams."""
+    def calibrate(cls, streams: list[torch.Tensor], test: str = "normality",
+                  false_positive_rate: float = 0.05) -> "QueryMonitor":
+        """A monitor that flags about `false_positive_rate` of these legitimate streams."""
         if not streams:
             raise DistillError("calibrate needs at least one legitimate stream")
-        w = torch.tensor([cls.statistic(s) for s in streams], dtype=torch.float64)
-        return cls(threshold=float(torch.quantile(w, false_positive_rate)))
+        if not 0 <= false_positive_rate < 1:
+            raise DistillError(f"false_positive_rate must be in [0, 1), got {false_positive_rate}")
+        reference = torch.cat([min_distances(s) for s in streams]) if test == "reference" else None
+        monitor = cls(test, 0.0, reference)
+        scores = torch.tensor([monitor.score(s) for s in streams], dtype=torch.float64)
+        monitor.threshold = float(torch.quantile(scores, 1 - false_positive_rate))
+        return monitor

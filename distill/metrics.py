@@ -15,7 +15,7 @@ return plain Python floats so notebooks can print and tabulate them directly.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 
@@ -91,6 +91,23 @@ def evaluate(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor
     if teacher_logits is not None:
         out["agreement"] = agreement(logits, teacher_logits)
     return out
+
+
+def budget_to_reach(budgets: Sequence[float], values: Sequence[float], target: float) -> float | None:
+    """The smallest budget at which a rising curve reaches `target`, or None if it never does.
+
+    Between two grid points the curve is interpolated linearly in log(budget), so
+    (100, 0.5), (1000, 0.7) reach 0.6 at 10**2.5 = 316. A curve already at the target at the
+    first budget returns that budget (the true value may be smaller).
+    """
+    pts = sorted(zip(budgets, values))
+    if pts and pts[0][1] >= target:
+        return float(pts[0][0])
+    for (b0, v0), (b1, v1) in zip(pts, pts[1:]):
+        if v1 >= target:
+            frac = (target - v0) / (v1 - v0)
+            return float(math.exp(math.log(b0) + frac * (math.log(b1) - math.log(b0))))
+    return None
 
 
 def group(records: Iterable[dict], keys: tuple[str, ...], value: str) -> dict[tuple, list[float]]:

@@ -91,9 +91,12 @@ class Student(nn.Module):
         return self.net(x)  # (B, num_classes) logits
 
 
+from .lm import LMConfig, TinyLM  # noqa: E402  (the language model lives with its task in distill.lm)
+
 ARCHITECTURES = {
     "teacher_cnn": (TeacherCNN, TeacherConfig),
     "mlp_student": (Student, StudentConfig),
+    "tiny_lm": (TinyLM, LMConfig),
 }
 
 

@@ -116,7 +116,7 @@ def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor
                    teacher_logits: torch.Tensor | None = None, teacher_probs: torch.Tensor | None = None,
                    teacher_val: torch.Tensor | None = None,
                    teacher_test: torch.Tensor | None = None, seed: int = 0, config: TrainConfig | None = None,
-                   **kwargs) -> dict:
+                   probe: torch.Tensor | None = None, **kwargs) -> dict:
     """Train one student and return a flat record of its setting and scores.
 
     Scores: validation and test accuracy, and (given the teacher's logits on those
@@ -132,6 +132,8 @@ def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor
            "val_accuracy": accuracy(val_logits, ds.y_val), "test_accuracy": accuracy(test_logits, ds.y_test),
            "seconds": history.seconds,
            "val_logits": val_logits, "test_logits": test_logits}  # for bias corrections and confusions
+    if probe is not None:
+        rec["probe_logits"] = predict(student, probe)
     if teacher_val is not None:
         rec["val_agreement"] = accuracy(val_logits, teacher_val.argmax(1))
     if teacher_test is not None:

@@ -183,13 +183,33 @@ def test_min_distances_by_hand():
     assert min_distances(X).tolist() == pytest.approx([5.0, 1.0, 1.0])
 
 
-def test_query_monitor_flags_a_stream_of_near_duplicates_not_natural_looking_one():
+@pytest.mark.parametrize("test", ["normality", "reference"])
+def test_query_monitor_flags_near_duplicates_but_rarely_natural_looking_streams(test):
     g = torch.Generator().manual_seed(5)
     natural = [torch.randn(200, 1, 8, 8, generator=g) for _ in range(20)]
-    monitor = QueryMonitor.calibrate(natural, false_positive_rate=0.05)
+    monitor = QueryMonitor.calibrate(natural, test, false_positive_rate=0.05)
     seeds = torch.randn(5, 1, 8, 8, generator=g)  # a copier perturbing 5 seed images a little
     synthetic = seeds[torch.randint(5, (200,), generator=g)] + 0.01 * torch.randn(200, 1, 8, 8, generator=g)
     assert monitor.flags(synthetic)
     assert sum(monitor.flags(s) for s in natural) <= 2
+    fresh = [torch.randn(200, 1, 8, 8, generator=g) for _ in range(20)]
+    assert sum(monitor.flags(s) for s in fresh) <= 4
+
+
+def test_query_monitor_errors():
     with pytest.raises(DistillError, match="at least 4"):
-        QueryMonitor.statistic(natural[0][:3])
+        QueryMonitor().score(torch.zeros(3, 1, 2, 2))
+    with pytest.raises(DistillError, match="unknown test"):
+        QueryMonitor("entropy")
+    with pytest.raises(DistillError, match="calibrate"):
+        QueryMonitor("reference")
+
+
+def test_query_pool_extends_train_with_mirrors(fashion):
+    from distill.api import query_pool
+    X = query_pool("train", fashion, 55010)
+    assert X.shape == (55010, 1, 28, 28)
+    assert torch.equal(X[55000:], X[:10].flip(-1))
+    with pytest.raises(DistillError, match="at most 110000"):
+        query_pool("train", fashion, 110001)
+    assert query_pool("noise", fashion, 5).shape == (5, 1, 28, 28)

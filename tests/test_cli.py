@@ -78,3 +78,29 @@ def test_student_from_noise_queries(tmp_path):
             "--width", "8", cache=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["transfer_set"] == "noise"
+
+
+def test_lm_commands_print_json():
+    r = run("lm-ask", "999+1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) | {} == {"problem": "999+1", "prompt": "999+001=", "generated": "0001",
+                                         "answer": 1000, "correct": True}
+    r = run("lm-student", "--output", "topk", "--queries", "200", "--steps", "20", "--d-model", "16")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["kind"] == "topk" and out["queries"] == 200 and 0 <= out["exact_match"] <= 1
+    assert out["tokens_returned"] == 200 * 4 * (1 + 2 * 3)  # text plus 3 (id, logprob) pairs per token
+
+
+@pytest.mark.parametrize("args, message", [
+    (("lm-ask", "12x+4"), "is not a problem of the form A+B"),
+    (("lm-ask", "1234+5"), "is not a problem of the form A+B"),
+    (("lm-student", "--output", "topk", "--sample"), "--sample applies to --output text only"),
+    (("lm-student", "--queries", "0"), "--queries must be at least 1"),
+    (("lm-student", "--queries", "2000000"), "the train split has 996000 problems"),
+    (("lm-student", "-T", "0"), "temperature must be > 0"),
+])
+def test_lm_bad_input_is_one_clear_line(args, message):
+    r = run(*args)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr

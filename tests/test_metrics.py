@@ -88,3 +88,11 @@ def test_latency_is_positive_and_grows_with_work():
     from distill.models import make_student
     small, big = latency(make_student(4), (1, 28, 28), 64, repeats=5), latency(make_student(1024), (1, 28, 28), 64, repeats=5)
     assert 0 < small < big
+
+
+def test_budget_to_reach_interpolates_in_log_budget():
+    from distill.metrics import budget_to_reach
+    assert budget_to_reach([100, 1000], [0.5, 0.7], 0.6) == pytest.approx(10**2.5)
+    assert budget_to_reach([1000, 100], [0.7, 0.5], 0.7) == pytest.approx(1000)   # order does not matter
+    assert budget_to_reach([100, 1000, 10000], [0.8, 0.9, 0.95], 0.5) == 100      # reached at the first budget
+    assert budget_to_reach([100, 1000], [0.5, 0.7], 0.9) is None                  # never reached

@@ -1,0 +1,443 @@
+"""A tiny language model and a task whose capability is measured exactly: addition.
+
+The models in the news are language models, and a copier usually sees only the
+generated text, sometimes a few log-probabilities per token. This module makes that
+measurable on a laptop CPU:
+
+- `Tokenizer`: characters `0123456789+=`, one token each.
+- `AdditionTask`: problems `a+b=` with `digits`-digit operands, written zero-padded
+  (`123+045=`); the answer is the sum zero-padded to `digits + 1` digits and written
+  least-significant digit first (`8610` for 168), the order in which carries are
+  computed, which a small transformer learns far more easily. A fixed share of all
+  problems is held out (validation, test) and never used for training.
+- `TinyLM`: a decoder-only transformer (pre-norm blocks, causal self-attention,
+  learned positions), about 100k parameters at the default size.
+- `generate`: greedy (temperature 0) or sampled continuations, optionally with the
+  per-token next-token distributions.
+- What a copier receives (`teacher_answers`) for each `OUTPUTS` kind, and the training
+  targets each kind allows (`answer_targets`): sampled text, greedy text, top-k
+  log-probabilities per token, or the full next-token distribution.
+
+Shapes: token ids are int64 `(N, L)`; logits `(N, L, V)` with V = 12.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import DATA_DIR
+from .errors import DistillError
+
+VOCAB = "0123456789+="
+
+
+class Tokenizer:
+    """Character-level: each of `VOCAB` is one token id (its position in `VOCAB`)."""
+
+    def __init__(self, vocab: str = VOCAB):
+        self.vocab = vocab
+        self._ids = {c: i for i, c in enumerate(vocab)}
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> torch.Tensor:
+        bad = sorted({c for c in text if c not in self._ids})
+        if bad:
+            raise DistillError(f"characters {''.join(bad)!r} are not in the vocabulary {self.vocab!r}")
+        return torch.tensor([self._ids[c] for c in text], dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        bad = [i for i in ids if not 0 <= i < len(self.vocab)]
+        if bad:
+            raise DistillError(f"token ids {bad[:5]} are outside the vocabulary (0 to {len(self.vocab) - 1})")
+        return "".join(self.vocab[i] for i in ids)
+
+
+TOKENIZER = Tokenizer()
+DIGIT_IDS = torch.arange(10)
+
+
+# ---- the task ----------------------------------------------------------------------------
+
+@dataclass
+class AdditionTask:
+    """`digits`-digit addition; every one of the 10^(2*digits) problems is in exactly one split.
+
+    The split is a fixed random permutation of all problems (seeded by `seed`): the first
+    `n_test` are the test set, the next `n_val` the validation set, the rest may be used
+    for training (by the teacher) or as queries (by a copier).
+    """
+
+    digits: int = 3
+    n_test: int = 2000
+    n_val: int = 2000
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 1 <= self.digits <= 4:
+            raise DistillError(f"digits must be from 1 to 4, got {self.digits}")
+        total = 10 ** (2 * self.digits)
+        if self.n_test + self.n_val >= total:
+            raise DistillError(f"{self.digits}-digit addition has {total} problems; n_test + n_val must be fewer")
+        self._perm = torch.randperm(total, generator=torch.Generator().manual_seed(self.seed))
+
+    @property
+    def prompt_len(self) -> int:
+        return 2 * self.digits + 2           # "123+045="
+
+    @property
+    def answer_len(self) -> int:
+        return self.digits + 1               # "8610"
+
+    @property
+    def seq_len(self) -> int:
+        return self.prompt_len + self.answer_len
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Operands `(a, b)` of a split: `test`, `val` or `train` (everything else)."""
+        bounds = {"test": (0, self.n_test), "val": (self.n_test, self.n_test + self.n_val),
+                  "train": (self.n_test + self.n_val, len(self._perm))}
+        if name not in bounds:
+            raise DistillError(f"unknown split {name!r}; choose test, val or train")
+        idx = self._perm[slice(*bounds[name])]
+        base = 10 ** self.digits
+        return idx // base, idx % base
+
+    def sample(self, n: int, seed: int = 0, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """`n` distinct problems drawn at random from a split."""
+        a, b = self.split(split)
+        if n > len(a):
+            raise DistillError(f"the {split} split has {len(a)} problems, {n} were asked for")
+        pick = torch.randperm(len(a), generator=torch.Generator().manual_seed(seed))[:n]
+        return a[pick], b[pick]
+
+    def _digits(self, x: torch.Tensor, width: int) -> torch.Tensor:
+        """(N,) ints -> (N, width) digit ids, most significant first."""
+        powers = 10 ** torch.arange(width - 1, -1, -1)
+        return (x[:, None] // powers) % 10
+
+    def prompts(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """(N, prompt_len) token ids of `a+b=`."""
+        n = len(a)
+        plus = torch.full((n, 1), VOCAB.index("+"))
+        eq = torch.full((n, 1), VOCAB.index("="))
+        return torch.cat([self._digits(a, self.digits), plus, self._digits(b, self.digits), eq], dim=1)
+
+    def answers(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """(N, answer_len) token ids of the correct answer, least significant digit first."""
+        return self._digits(a + b, self.answer_len).flip(1)
+
+    def parse(self, text: str) -> tuple[int, int]:
+        """`"123+45"` (or `"123+45="`) -> (123, 45), with a clear error for anything else."""
+        m = re.fullmatch(rf"\s*(\d{{1,{self.digits}}})\s*\+\s*(\d{{1,{self.digits}}})\s*=?\s*", text)
+        if not m:
+            raise DistillError(f"{text!r} is not a problem of the form A+B with A and B of 1 to {self.digits} digits")
+        return int(m.group(1)), int(m.group(2))
+
+    def read_answer(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(N, answer_len) generated ids -> (N,) integers, -1 where the text is not all digits."""
+        digits_ok = (tokens < 10).all(dim=1)
+        value = (tokens.clamp(max=9) * 10 ** torch.arange(self.answer_len)).sum(dim=1)
+        return torch.where(digits_ok, value, torch.full_like(value, -1))
+
+
+def exact_match(generated: torch.Tensor, a: torch.Tensor, b: torch.Tensor, task: AdditionTask) -> float:
+    """Fraction of problems whose whole generated answer is right."""
+    return (generated.cpu() == task.answers(a, b)).all(dim=1).float().mean().item()
+
+
+def well_formed(generated: torch.Tensor) -> float:
+    """Fraction of answers written in the right form (digits only, the right length): style, not capability."""
+    return (generated.cpu() < 10).all(dim=1).float().mean().item()
+
+
+def digit_accuracy(generated: torch.Tensor, a: torch.Tensor, b: torch.Tensor, task: AdditionTask) -> float:
+    """Fraction of answer digits that are right (partial credit)."""
+    return (generated.cpu() == task.answers(a, b)).float().mean().item()
+
+
+# ---- the model ---------------------------------------------------------------------------
+
+@dataclass
+class LMConfig:
+    vocab_size: int = len(VOCAB)
+    context: int = 16
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    mlp_ratio: int = 4
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, c: LMConfig):
+        super().__init__()
+        self.n_heads = c.n_heads
+        self.ln1, self.ln2 = nn.LayerNorm(c.d_model), nn.LayerNorm(c.d_model)
+        self.qkv = nn.Linear(c.d_model, 3 * c.d_model)
+        self.proj = nn.Linear(c.d_model, c.d_model)
+        self.mlp = nn.Sequential(nn.Linear(c.d_model, c.mlp_ratio * c.d_model), nn.GELU(),
+                                 nn.Linear(c.mlp_ratio * c.d_model, c.d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(D, dim=-1)                      # 3 x (B, L, D)
+        heads = lambda t: t.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2)  # (B, H, L, D/H)
+        att = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), is_causal=True)  # no token sees the future
+        x = x + self.proj(att.transpose(1, 2).reshape(B, L, D))
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyLM(nn.Module):
+    """Decoder-only transformer: token + position embeddings, blocks, final norm, linear head."""
+
+    def __init__(self, config: LMConfig | None = None):
+        super().__init__()
+        c = self.config = config or LMConfig()
+        if c.d_model % c.n_heads:
+            raise DistillError(f"d_model ({c.d_model}) must be divisible by n_heads ({c.n_heads})")
+        self.tok = nn.Embedding(c.vocab_size, c.d_model)
+        self.pos = nn.Embedding(c.context, c.d_model)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
+        self.ln_f = nn.LayerNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, c.vocab_size)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """(B, L) token ids -> (B, L, V) next-token logits."""
+        if idx.shape[1] > self.config.context:
+            raise DistillError(f"sequence of {idx.shape[1]} tokens exceeds the context of {self.config.context}")
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+
+@torch.no_grad()
+def generate(model: TinyLM, prompts: torch.Tensor, n_tokens: int, temperature: float = 0.0,
+             seed: int = 0, batch_size: int = 4096, return_probs: bool = False):
+    """Continue each prompt by `n_tokens` tokens: greedy if `temperature == 0`, else sampled.
+
+    Returns the generated ids (N, n_tokens), and with `return_probs` also the model's
+    next-token distributions at each generated position (N, n_tokens, V), at temperature 1.
+    """
+    if temperature < 0:
+        raise DistillError(f"temperature must be >= 0, got {temperature}")
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    out_ids, out_probs = [], []
+    for i in range(0, len(prompts), batch_size):
+        seq = prompts[i:i + batch_size].to(device)
+        probs = []
+        for _ in range(n_tokens):
+            logits = model(seq)[:, -1].float().cpu()  # (B, V)
+            p = logits.softmax(-1)
+            if temperature == 0:
+                nxt = logits.argmax(-1)
+            else:
+                nxt = torch.multinomial((logits / temperature).softmax(-1), 1, generator=gen).squeeze(1)
+            probs.append(p)
+            seq = torch.cat([seq, nxt.to(device)[:, None]], dim=1)
+        out_ids.append(seq[:, prompts.shape[1]:].cpu())
+        out_probs.append(torch.stack(probs, dim=1))
+    ids = torch.cat(out_ids)
+    return (ids, torch.cat(out_probs)) if return_probs else ids
+
+
+# ---- losses and training -------------------------------------------------------------------
+
+def answer_logits(logits: torch.Tensor, answer_len: int) -> torch.Tensor:
+    """The logits that predict the answer tokens. The model reads prompt + answer[:-1]
+    (`inputs_for`), so these are its last `answer_len` positions: (N, A, V)."""
+    return logits[:, -answer_len:]
+
+
+def answer_ce(logits: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the answer tokens (N, A) under the model (text targets)."""
+    return F.cross_entropy(answer_logits(logits, answer.shape[1]).reshape(-1, logits.shape[-1]), answer.reshape(-1))
+
+
+def answer_soft_ce(logits: torch.Tensor, target: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    """T^2 * cross-entropy between tempered target next-token distributions (N, A, V) and the
+    model's at temperature T, mean over tokens (`distill.losses.soft_target_loss`, per token)."""
+    from .losses import soft_target_loss
+    s = answer_logits(logits, target.shape[1])
+    return soft_target_loss(s.reshape(-1, s.shape[-1]), target.reshape(-1, target.shape[-1]), T)
+
+
+def inputs_for(prompts: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+    """Teacher forcing: the model reads prompt + answer[:-1] and predicts each answer token."""
+    return torch.cat([prompts, answer[:, :-1]], dim=1)
+
+
+LM_TEACHER_PATH = DATA_DIR / "lm_teacher"
+LM_TEACHER_CONFIG = LMConfig()
+LM_TEACHER_STEPS, LM_TEACHER_BATCH, LM_TEACHER_LR = 2000, 256, 3e-3  # about 45 s on a 2-core CPU
+
+
+def train_lm(model: TinyLM, prompts: torch.Tensor, targets: torch.Tensor, *, steps: int, batch_size: int = 256,
+             lr: float = 3e-3, T: float = 1.0, seed: int = 0, progress: bool = False, desc: str = "lm"):
+    """Train on answers given as tokens (N, A) int64 or as distributions (N, A, V) (soft
+    targets at temperature T)."""
+    from .train import TrainConfig, fit
+    tokens = targets if targets.ndim == 2 else targets.argmax(-1)  # the path the teacher-forced inputs follow
+    loss = answer_ce if targets.ndim == 2 else (lambda logits, target: answer_soft_ce(logits, target, T))
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.01, optimizer="adam",
+                         schedule="onecycle", seed=seed, progress=progress, desc=desc)
+    return fit(model, inputs_for(prompts, tokens), (targets,), loss, config)
+
+
+def make_lm(config: LMConfig | None = None, seed: int = 0) -> TinyLM:
+    torch.manual_seed(seed)
+    return TinyLM(config or LMConfig())
+
+
+def train_lm_teacher(task: AdditionTask, config: LMConfig | None = None, steps: int = LM_TEACHER_STEPS,
+                     batch_size: int = LM_TEACHER_BATCH, lr: float = LM_TEACHER_LR, seed: int = 0,
+                     progress: bool = True):
+    """Train a TinyLM on the true answers of training problems (a fresh sample per step would
+    be equivalent: there are ~1M of them and each is seen about once)."""
+    model = make_lm(config, seed)
+    a, b = task.sample(steps * batch_size if steps * batch_size <= len(task.split("train")[0]) else
+                       len(task.split("train")[0]), seed=seed)
+    history = train_lm(model, task.prompts(a, b), task.answers(a, b), steps=steps, batch_size=batch_size, lr=lr,
+                       seed=seed, progress=progress, desc="lm teacher")
+    return model, history
+
+
+def evaluate_lm(model: TinyLM, task: AdditionTask, split: str = "test") -> dict:
+    """Exact match, digit accuracy and well-formedness of greedy answers on a held-out split."""
+    a, b = task.split(split)
+    out = generate(model, task.prompts(a, b), task.answer_len)
+    return {"exact_match": exact_match(out, a, b, task), "digit_accuracy": digit_accuracy(out, a, b, task),
+            "well_formed": well_formed(out), "n": len(a)}
+
+
+# ---- what a copier receives ---------------------------------------------------------------
+
+OUTPUTS = {
+    "sampled": "generated text, sampled at temperature 1 (what a chat API usually returns)",
+    "text": "generated text, greedy (temperature 0)",
+    "topk": "greedy text plus the top-k log-probabilities at each generated token",
+    "full": "greedy text plus the full next-token distribution at each generated token",
+}
+
+
+@dataclass
+class LMAnswers:
+    """What a copier received for N prompts: `tokens` (N, A) always; `topk_ids`/`topk_logprobs`
+    (N, A, k) for `topk`; `probs` (N, A, V) for `full`. Nothing else."""
+
+    kind: str
+    tokens: torch.Tensor
+    topk_ids: torch.Tensor | None = None
+    topk_logprobs: torch.Tensor | None = None
+    probs: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, idx) -> "LMAnswers":
+        pick = lambda t: None if t is None else t[idx]
+        return LMAnswers(self.kind, self.tokens[idx], pick(self.topk_ids), pick(self.topk_logprobs), pick(self.probs))
+
+    @property
+    def tokens_returned(self) -> int:
+        """How many numbers the API sent back: text tokens, plus k (id, logprob) pairs or V probabilities each."""
+        n = self.tokens.numel()
+        if self.topk_ids is not None:
+            n += 2 * self.topk_ids.numel()
+        if self.probs is not None:
+            n += self.probs.numel()
+        return n
+
+
+def teacher_answers(teacher: TinyLM, prompts: torch.Tensor, kind: str, answer_len: int, k: int = 3,
+                    seed: int = 0) -> LMAnswers:
+    """Query the teacher with `prompts` and return only what output `kind` exposes."""
+    if kind not in OUTPUTS:
+        raise DistillError(f"unknown output {kind!r}; choose one of {', '.join(OUTPUTS)}")
+    if kind == "sampled":
+        return LMAnswers(kind, generate(teacher, prompts, answer_len, temperature=1.0, seed=seed))
+    tokens, probs = generate(teacher, prompts, answer_len, return_probs=True)
+    if kind == "text":
+        return LMAnswers(kind, tokens)
+    if kind == "topk":
+        if not 1 <= k <= probs.shape[-1]:
+            raise DistillError(f"k must be from 1 to {probs.shape[-1]}, got {k}")
+        top_p, top_i = probs.topk(k, dim=-1)
+        return LMAnswers(kind, tokens, topk_ids=top_i, topk_logprobs=top_p.clamp_min(1e-45).log())
+    return LMAnswers(kind, tokens, probs=probs)
+
+
+def answer_targets(answers: LMAnswers, vocab_size: int = len(VOCAB)) -> torch.Tensor:
+    """Training targets a copier can build from its answers.
+
+    Text answers give the tokens themselves (N, A) int64. Top-k answers give
+    distributions (N, A, V) holding the k probabilities, with the remaining mass spread
+    evenly over the other tokens. Full answers give the distributions as returned.
+    """
+    if answers.kind in ("sampled", "text"):
+        return answers.tokens
+    if answers.kind == "full":
+        return answers.probs
+    p = answers.topk_logprobs.exp()
+    k = p.shape[-1]
+    rest = (1 - p.sum(-1, keepdim=True)).clamp_min(0) / max(vocab_size - k, 1)
+    out = rest.expand(*p.shape[:-1], vocab_size).clone()
+    out.scatter_(-1, answers.topk_ids, p)
+    return out / out.sum(-1, keepdim=True)
+
+
+def student_record(task: AdditionTask, prompts: torch.Tensor, answers: LMAnswers, config: LMConfig, *,
+                   steps: int, batch_size: int = 256, lr: float = 3e-3, T: float = 1.0, seed: int = 0,
+                   split: str = "test") -> dict:
+    """Train a fresh student on a copier's answers and score it on held-out problems
+    (`split="val"` to choose settings, `"test"` to report)."""
+    student = make_lm(config, seed)
+    history = train_lm(student, prompts, answer_targets(answers, config.vocab_size), steps=steps,
+                       batch_size=batch_size, lr=lr, T=T, seed=seed)
+    a, b = task.split(split)
+    out = generate(student, task.prompts(a, b), task.answer_len)
+    return {"kind": answers.kind, "queries": len(answers), "tokens_returned": answers.tokens_returned, "seed": seed,
+            "T": T if answers.kind in ("topk", "full") else None, "split": split,
+            "exact_match": exact_match(out, a, b, task), "digit_accuracy": digit_accuracy(out, a, b, task),
+            "well_formed": well_formed(out), "seconds": history.seconds, "model": student}
+
+
+def lm_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+
+def save_lm_teacher(model: TinyLM, task: AdditionTask, history, steps: int, seed: int, path=LM_TEACHER_PATH,
+                    command: str = "") -> dict:
+    """Save with a manifest: the task and its split, held-out scores, training time and recipe."""
+    import platform
+    from .checkpoints import save_checkpoint
+    return save_checkpoint(
+        model, path, task={"name": "addition", "digits": task.digits, "n_test": task.n_test, "n_val": task.n_val,
+                           "seed": task.seed},
+        test=evaluate_lm(model, task, "test"), val=evaluate_lm(model, task, "val"), params=lm_params(model),
+        train_config={"steps": steps, "batch_size": LM_TEACHER_BATCH, "lr": LM_TEACHER_LR, "seed": seed},
+        train_seconds=round(history.seconds, 1),
+        trained_on=f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        command=command or "python -m distill lm-teacher")
+
+
+def load_lm_teacher(path=LM_TEACHER_PATH) -> tuple[TinyLM, AdditionTask, dict]:
+    """The committed LM teacher, the task it was trained on (same held-out split), and its manifest."""
+    from .checkpoints import load_checkpoint
+    model, manifest = load_checkpoint(path, architecture="tiny_lm")
+    t = manifest.get("task", {})
+    task = AdditionTask(digits=t.get("digits", 3), n_test=t.get("n_test", 2000), n_val=t.get("n_val", 2000),
+                        seed=t.get("seed", 0))
+    return model, task, manifest
