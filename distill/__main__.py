@@ -144,6 +144,7 @@ def cmd_lm_teacher(args) -> dict:
 
 def cmd_lm_student(args) -> dict:
     from . import lm
+    from .models import count_params
     teacher, task, _ = lm.load_lm_teacher(args.teacher)
     a, b = task.sample(args.queries, seed=args.data_seed)
     prompts = task.prompts(a, b)
@@ -151,7 +152,7 @@ def cmd_lm_student(args) -> dict:
     answers = lm.teacher_answers(teacher, prompts, kind, task.answer_len, k=args.k, seed=args.seed)
     config = lm.LMConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads)
     rec = lm.student_record(task, prompts, answers, config, steps=args.steps, T=args.temperature, seed=args.seed)
-    rec["params"] = lm.lm_params(rec.pop("model"))
+    rec["params"] = count_params(rec.pop("model"))
     rec["seconds"] = round(rec["seconds"], 2)
     return rec
 

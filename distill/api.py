@@ -43,6 +43,7 @@ import torch
 import torch.nn as nn
 
 from .errors import DistillError
+from .losses import topk_distribution
 from .train import predict, teacher_outputs
 
 OUTPUTS = {
@@ -187,9 +188,12 @@ class TeacherAPI:
         if not torch.isfinite(x).all():
             raise DistillError("query inputs contain NaN or infinite values")
 
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return (teacher_outputs(self.model, x) if self.cache else predict(self.model, x)).float().cpu()
+
     def _probs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, probabilities) after the watermark, perturbation and noise defences."""
-        logits = (teacher_outputs(self.model, x) if self.cache else predict(self.model, x)).float().cpu()
+        logits = self._logits(x)
         p = torch.softmax(logits, dim=-1)
         if self.watermark > 0:
             marked, shift = self.watermark_choice(x)
@@ -239,8 +243,7 @@ class TeacherAPI:
         """(marked (B,) bool, answer (B,) int64): which of `x` got a watermark answer, and
         which class it was. Free: recomputed from the key and the model, not a query."""
         marked, shift = self.watermark_choice(x)
-        top = teacher_outputs(self.model, x).argmax(-1) if self.cache else predict(self.model, x).argmax(-1)
-        return marked, (top.cpu() + shift) % self.num_classes
+        return marked, (self._logits(x).argmax(-1) + shift) % self.num_classes
 
 
 # ---- what a copier trains on ------------------------------------------------------------
@@ -255,12 +258,7 @@ def as_targets(answer, num_classes: int) -> torch.Tensor:
     name (the copier knows nothing about them).
     """
     if isinstance(answer, TopK):
-        B, k = answer.classes.shape
-        rest = (1 - answer.probs.sum(-1, keepdim=True)).clamp_min(0)
-        out = (rest / max(num_classes - k, 1)).expand(B, num_classes).clone() if k < num_classes \
-            else torch.zeros(B, num_classes)
-        out.scatter_(1, answer.classes, answer.probs.float())
-        return out / out.sum(-1, keepdim=True)
+        return topk_distribution(answer.classes, answer.probs.float(), num_classes)
     if not isinstance(answer, torch.Tensor):
         raise DistillError(f"an API answer is a tensor or a TopK, got {type(answer).__name__}")
     if answer.ndim == 1:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from .data import DATA_DIR
 from .errors import DistillError
+from .losses import soft_target_loss, topk_distribution
 
 VOCAB = "0123456789+="
 
@@ -61,7 +62,6 @@ class Tokenizer:
 
 
 TOKENIZER = Tokenizer()
-DIGIT_IDS = torch.arange(10)
 
 
 # ---- the task ----------------------------------------------------------------------------
@@ -268,7 +268,6 @@ def answer_ce(logits: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
 def answer_soft_ce(logits: torch.Tensor, target: torch.Tensor, T: float = 1.0) -> torch.Tensor:
     """T^2 * cross-entropy between tempered target next-token distributions (N, A, V) and the
     model's at temperature T, mean over tokens (`distill.losses.soft_target_loss`, per token)."""
-    from .losses import soft_target_loss
     s = answer_logits(logits, target.shape[1])
     return soft_target_loss(s.reshape(-1, s.shape[-1]), target.reshape(-1, target.shape[-1]), T)
 
@@ -306,8 +305,7 @@ def train_lm_teacher(task: AdditionTask, config: LMConfig | None = None, steps: 
     """Train a TinyLM on the true answers of training problems (a fresh sample per step would
     be equivalent: there are ~1M of them and each is seen about once)."""
     model = make_lm(config, seed)
-    a, b = task.sample(steps * batch_size if steps * batch_size <= len(task.split("train")[0]) else
-                       len(task.split("train")[0]), seed=seed)
+    a, b = task.sample(min(steps * batch_size, len(task.split("train")[0])), seed=seed)
     history = train_lm(model, task.prompts(a, b), task.answers(a, b), steps=steps, batch_size=batch_size, lr=lr,
                        seed=seed, progress=progress, desc="lm teacher")
     return model, history
@@ -389,12 +387,7 @@ def answer_targets(answers: LMAnswers, vocab_size: int = len(VOCAB)) -> torch.Te
         return answers.tokens
     if answers.kind == "full":
         return answers.probs
-    p = answers.topk_logprobs.exp()
-    k = p.shape[-1]
-    rest = (1 - p.sum(-1, keepdim=True)).clamp_min(0) / max(vocab_size - k, 1)
-    out = rest.expand(*p.shape[:-1], vocab_size).clone()
-    out.scatter_(-1, answers.topk_ids, p)
-    return out / out.sum(-1, keepdim=True)
+    return topk_distribution(answers.topk_ids, answers.topk_logprobs.exp(), vocab_size)
 
 
 def student_record(task: AdditionTask, prompts: torch.Tensor, answers: LMAnswers, config: LMConfig, *,
@@ -413,20 +406,17 @@ def student_record(task: AdditionTask, prompts: torch.Tensor, answers: LMAnswers
             "well_formed": well_formed(out), "seconds": history.seconds, "model": student}
 
 
-def lm_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 
 def save_lm_teacher(model: TinyLM, task: AdditionTask, history, steps: int, seed: int, path=LM_TEACHER_PATH,
                     command: str = "") -> dict:
     """Save with a manifest: the task and its split, held-out scores, training time and recipe."""
     import platform
     from .checkpoints import save_checkpoint
+    from .models import count_params as _count_params  # (models imports this module: import late)
     return save_checkpoint(
         model, path, task={"name": "addition", "digits": task.digits, "n_test": task.n_test, "n_val": task.n_val,
                            "seed": task.seed},
-        test=evaluate_lm(model, task, "test"), val=evaluate_lm(model, task, "val"), params=lm_params(model),
+        test=evaluate_lm(model, task, "test"), val=evaluate_lm(model, task, "val"), params=_count_params(model),
         train_config={"steps": steps, "batch_size": LM_TEACHER_BATCH, "lr": LM_TEACHER_LR, "seed": seed},
         train_seconds=round(history.seconds, 1),
         trained_on=f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",

@@ -78,6 +78,16 @@ def temper(probs: torch.Tensor, T: float) -> torch.Tensor:
     return q / q.sum(dim=-1, keepdim=True)
 
 
+def topk_distribution(classes: torch.Tensor, probs: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """A full distribution from a top-k answer (..., k): the k probabilities where they were given,
+    the remaining mass spread evenly over the other classes (nothing is known about them)."""
+    k = probs.shape[-1]
+    rest = (1 - probs.sum(-1, keepdim=True)).clamp_min(0) / max(num_classes - k, 1)
+    out = rest.expand(*probs.shape[:-1], num_classes).clone()
+    out.scatter_(-1, classes, probs.to(out.dtype))
+    return out / out.sum(-1, keepdim=True)
+
+
 def soft_target_loss(student_logits: torch.Tensor, target_probs: torch.Tensor, T: float = 4.0) -> torch.Tensor:
     """T^2 * cross-entropy between temper(target_probs, T) and softmax(s / T), batch mean.
 
