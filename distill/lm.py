@@ -290,7 +290,7 @@ def train_lm(model: TinyLM, prompts: torch.Tensor, targets: torch.Tensor, *, ste
     tokens = targets if targets.ndim == 2 else targets.argmax(-1)  # the path the teacher-forced inputs follow
     loss = answer_ce if targets.ndim == 2 else (lambda logits, target: answer_soft_ce(logits, target, T))
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.01, optimizer="adam",
-                         schedule="onecycle", seed=seed, progress=progress, desc=desc)
+                         schedule="onecycle", seed=seed, progress=progress, desc=desc, fused=True)
     return fit(model, inputs_for(prompts, tokens), (targets,), loss, config)
 
 

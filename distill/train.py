@@ -63,6 +63,10 @@ class TrainConfig:
     schedule: str = "onecycle"       # "onecycle", "cosine" or "constant"
     seed: int = 0                    # shuffling order (model init is seeded where the model is built)
     device: str = "auto"
+    # one fused AdamW kernel instead of a loop of small ops: about 8 % faster per step for the tiny
+    # language models (bench/), equal to about 1e-7. Off by default so the committed image-model
+    # results re-run bit for bit; the language-model notebook (08) uses it.
+    fused: bool = False
     progress: bool = True            # a tqdm bar over batches
     desc: str = "train"
 
@@ -78,7 +82,8 @@ class History:
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig, total_steps: int):
     if cfg.optimizer == "adam":
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        fused = cfg.fused and next(model.parameters()).device.type in ("cpu", "cuda")
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     elif cfg.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                               weight_decay=cfg.weight_decay)
