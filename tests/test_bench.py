@@ -1,0 +1,43 @@
+"""The benchmark's bookkeeping (targets, table), not its timings: benchmarks are never timed tests."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_check_targets_both_directions(bench):
+    assert bench.check("data_path_speedup", 12.0)["met"]
+    miss = bench.check("data_path_speedup", 5.0)
+    assert not miss["met"] and miss["by"] == "50% below the target"
+    assert bench.check("peak_rss_mb", 3000)["met"]
+    over = bench.check("peak_rss_mb", 3 * 1024 * 1.5)
+    assert not over["met"] and over["by"] == "50% above the target"
+
+
+def test_series_targets_sum_notebooks_and_skip_failures(bench):
+    r = {"quick": False, "notebooks": {
+        "01_a": {"smoke": {"ok": True, "seconds": 10, "peak_rss_mb": 500}, "full": {"ok": True, "seconds": 100, "peak_rss_mb": 900}},
+        "02_b": {"smoke": {"ok": True, "seconds": 20, "peak_rss_mb": 700}, "full": {"ok": False, "error": "boom"}}}}
+    t = bench.targets(r)
+    assert t["series_smoke_seconds"]["value"] == 30 and t["series_smoke_seconds"]["met"]
+    assert "series_full_seconds" not in t  # a failed notebook makes the series total unknown, not smaller
+    assert t["peak_rss_mb"]["value"] == 900
+    text = bench.table(r | {"targets": t})
+    assert any(line.startswith("02_b (full)") and "FAILED" in line and "boom" in line for line in text.splitlines())
+
+
+def test_make_bench_is_not_part_of_make_test():
+    makefile = (ROOT / "Makefile").read_text()
+    test_line = next(l for l in makefile.splitlines() if l.startswith("test:"))
+    assert "bench" not in test_line
