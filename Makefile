@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up, get the data, execute every notebook (full mode), render build/site/
 #   make test   set up, get the data, unit tests, then every notebook in smoke mode under nbval
-# Others: make lab | make teacher | make lm-teacher | make notebooks | make clean
+# Others: make lab | make bench | make student-copy | make teacher | make lm-teacher | make notebooks | make clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 FMNIST_RAW := data/FashionMNIST/raw/train-images-idx3-ubyte
 DEBIAN_GZ  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data run test unit nbtest lab teacher lm-teacher notebooks student-copy clean help
+.PHONY: setup data browser run test unit nbtest lab bench teacher lm-teacher notebooks student-copy clean help
 
 help:
 	@sed -n '1,6p' Makefile
@@ -41,7 +41,16 @@ data: setup
 run: data
 	$(BIN)/python tools/build_site.py --out build
 
-unit: data
+# The site test drives a real browser: Debian's chromium, installed here when we are root with
+# apt-get. Without one, tests/test_site.py is skipped (or fails under DISTILL_REQUIRE_BROWSER=1, as in CI).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+	    && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's chromium for the site test ..."; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) || echo "apt-get failed; the site test will be skipped"; \
+	fi
+
+unit: data browser
 	$(BIN)/python -m pytest tests
 
 nbtest: data
@@ -50,8 +59,15 @@ nbtest: data
 
 test: unit nbtest
 
+# LAB_ARGS passes options to JupyterLab, e.g. make lab LAB_ARGS="--port 8899 --no-browser"
+# (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
 lab: data
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
+
+# Benchmarks (never part of `make test`): a table, and bench/results.json. About 30 minutes:
+# it runs every notebook in smoke and full mode. BENCH_QUICK=1 make bench: every ratio in under a minute.
+bench: data
+	$(BIN)/python bench/run.py
 
 # Retrain the committed teacher (about 4 minutes on a 2-core CPU).
 teacher: data
@@ -64,6 +80,10 @@ lm-teacher: setup
 # Re-execute the notebooks in full mode and commit-ready: outputs kept, counts stripped.
 notebooks: data
 	$(BIN)/python tools/build_site.py --inplace
+
+# The students' copy: every notebook without its solution cells, in build/student/.
+student-copy: setup
+	$(BIN)/python tools/student_copy.py --out build/student
 
 clean:
 	rm -rf build data/cache

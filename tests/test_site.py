@@ -1,0 +1,106 @@
+"""The rendered site in a real browser: Debian's chromium, headless, driven by Playwright.
+
+The site is rendered from the committed notebooks without executing them (`build_site.py
+--no-execute`), served over local HTTP, and every page must load, show all its images, make no
+request outside the machine, and log no console error. A screenshot of the index is saved to
+build/screenshots/index.png. Without a chromium binary the test is skipped, unless
+DISTILL_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails.
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM") or next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-default-apps",
+        "--disable-features=Translate,MediaRouter,OptimizationHints"]
+
+if CHROMIUM is None:
+    if os.environ.get("DISTILL_REQUIRE_BROWSER") == "1":
+        pytest.fail("no chromium found: `apt-get install chromium`, or set CHROMIUM=/path/to/chrome", pytrace=False)
+    pytest.skip("no chromium found (apt-get install chromium); set DISTILL_REQUIRE_BROWSER=1 to make this a failure",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_site.py"), "--no-execute", "--out", str(out)],
+                   check=True, cwd=ROOT, capture_output=True)
+    site = out / "site"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield site, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def visit(browser, url: str, base: str, screenshot: Path | None = None) -> tuple[list[str], list]:
+    """Open `url`; return the problems seen (console errors, page errors, failed or outside requests)
+    and, per <img>, whether it loaded."""
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
+
+    def route(r):
+        if r.request.url.startswith(base) or r.request.url.startswith("data:"):
+            return r.continue_()
+        problems.append(f"request outside the machine: {r.request.url}")
+        return r.abort()
+
+    page.route("**/*", route)
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    page.close()
+    return problems, images
+
+
+def test_index_shows_learning_paths_and_links_every_notebook(site, browser):
+    folder, base = site
+    shot = ROOT / "build" / "screenshots" / "index.png"
+    problems, _ = visit(browser, f"{base}/index.html", base, screenshot=shot)
+    assert problems == []
+    html = (folder / "index.html").read_text()
+    for reader in ("Policy readers", "Students", "Instructors"):
+        assert reader in html
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert f'href="{nb.stem}.html"' in html
+    assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_page_loads_with_its_images_and_no_errors(site, browser, nb):
+    _, base = site
+    problems, images = visit(browser, f"{base}/{nb.stem}.html", base)
+    assert problems == [], f"{nb.stem}: " + "; ".join(problems[:5])
+    n_png = sum("image/png" in o.get("data", {}) for c in nbformat.read(nb, as_version=4).cells
+                if c.cell_type == "code" for o in c.outputs)
+    assert len(images) >= n_png > 0 or (n_png == 0 and not images)
+    assert all(images), f"{nb.stem}: {images.count(False)} of {len(images)} images did not load"
