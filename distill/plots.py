@@ -79,3 +79,36 @@ def seed_band(ax, xs: Sequence[float], runs: Sequence[Sequence[float]], label: s
     (line,) = ax.plot(xs, m, marker="o", label=label, **kw)
     ax.fill_between(xs, m - s, m + s, color=line.get_color(), alpha=0.2)
     return line
+
+
+def temperature_explorer(logits: torch.Tensor, images: torch.Tensor, classes: Sequence[str],
+                         labels: Sequence[int] | None = None):
+    """An ipywidgets explorer: pick an image, move the temperature, watch the soft targets change.
+
+    `logits` (N, K) and `images` (N, C, H, W) in [0, 1]. Returns the widget (display it as a cell's
+    last value), or None if ipywidgets is missing. Pages without a live kernel (the rendered site,
+    nbval) do not show widgets; give readers a static figure of the same thing next to it.
+    """
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        print("ipywidgets is not installed: the static figure shows the same soft targets at fixed temperatures")
+        return None
+    from .losses import soft_targets
+
+    def draw(image: int, T: float):
+        fig, (ax_img, ax_p) = plt.subplots(1, 2, figsize=(7.5, 2.8), gridspec_kw={"width_ratios": [0.5, 1]})
+        img = images[image].detach().cpu()
+        ax_img.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray_r", vmin=0, vmax=1)
+        ax_img.axis("off")
+        truth = None if labels is None else int(labels[image])
+        ax_img.set_title("" if truth is None else classes[truth], fontsize=9)
+        p = soft_targets(logits[image], T)
+        prob_bars(ax_p, p, classes, highlight=truth,
+                  title=f"T = {T:g}: top class {p.max().item():.1%}, the other nine {1 - p.max().item():.1%}")
+        fig.tight_layout()
+        plt.show()
+
+    return widgets.interactive(
+        draw, image=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
+        T=widgets.FloatLogSlider(value=1.0, base=2, min=-1, max=5, step=0.25, description="temperature"))

@@ -1,0 +1,99 @@
+"""Checked exercises, the students' copy, and the overview's reading of the notebooks."""
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from distill import exercises, report
+from distill.errors import DistillError
+
+ROOT = Path(__file__).resolve().parent.parent
+SERIES = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if not p.name.startswith("00_"))
+
+
+def load_student_copy():
+    spec = importlib.util.spec_from_file_location("student_copy", ROOT / "tools" / "student_copy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_check_accepts_right_answers(capsys):
+    exercises.check(0.5004, 0.5, "h", rel=1e-3)
+    exercises.check(" Shirt ", "shirt", "h")
+    exercises.check(torch.tensor(3), 3, "h")
+    exercises.check([1, 2.0], (1, 2), "h")
+    exercises.check(True, True, "h")
+    assert capsys.readouterr().out.count("correct") == 5
+
+
+@pytest.mark.parametrize("answer, expected", [(0.52, 0.5), ("Coat", "Shirt"), (1.0, True), (False, True), (3, 4)])
+def test_check_rejects_wrong_answers_with_the_hint_not_the_answer(answer, expected):
+    with pytest.raises(AssertionError) as e:
+        exercises.check(answer, expected, "look at the confusion matrix", name="answer_1")
+    msg = str(e.value)
+    assert "answer_1" in msg and "look at the confusion matrix" in msg
+    assert f"{expected!r}" not in msg.replace(f"{answer!r}", "")
+
+
+def test_check_says_when_nothing_is_filled_in():
+    with pytest.raises(AssertionError, match="not filled in yet"):
+        exercises.check(None, 3, "hint")
+
+
+@pytest.mark.parametrize("path", SERIES, ids=lambda p: p.stem)
+def test_every_notebook_ends_with_two_or_three_checked_exercises(path):
+    cells = nbformat.read(path, as_version=4).cells
+    start = max(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Check yourself"))
+    tail = cells[start:]
+    solutions = [i for i, c in enumerate(tail) if "solution" in c.metadata.get("tags", [])]
+    assert 2 <= len(solutions) <= 3
+    for i in solutions:
+        assert tail[i].source.lstrip().startswith("answer_"), "a solution cell assigns answer_N"
+        check = tail[i + 1]
+        assert check.cell_type == "code" and "exercises.check(" in check.source
+        assert any("correct" in o.get("text", "") for o in check.outputs), "committed outputs show the check passing"
+
+
+def test_student_copy_removes_every_solution_and_keeps_the_checks(tmp_path):
+    sc = load_student_copy()
+    for path in SERIES:
+        nb = nbformat.read(path, as_version=4)
+        solutions = [c.source for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+        assert sc.strip_solutions(nb) == len(solutions)
+        sources = {c.source for c in nb.cells}
+        assert not sources & set(solutions), f"{path.name}: a solution cell survived"
+        for c in nb.cells:
+            if "solution" in c.metadata.get("tags", []):
+                assert c.source.endswith("= None  # your code here") and not c.outputs
+    assert sc.placeholder("answer_2 = max(x)\nprint(answer_2)") == "answer_2 = None  # your code here"
+
+
+def test_overview_reads_findings_and_key_figures_from_the_notebooks():
+    found = report.series(ROOT / "notebooks")
+    assert [f.name for f in found] == [p.stem for p in SERIES]
+    for f in found:
+        assert f.conclusions, f"{f.name}: no computed conclusions found"
+        assert f.figure_png and f.figure_png[:4] == b"\x89PNG", f"{f.name}: no key figure (tag a cell `key-figure`)"
+        assert f.plain_words
+
+
+def test_overview_errors_are_one_line(tmp_path):
+    with pytest.raises(DistillError, match="not found"):
+        report.notebook_findings(tmp_path / "nope.ipynb")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 99 · Empty\n\ntext"),
+                                         nbformat.v4.new_code_cell("1")])
+    nbformat.write(nb, tmp_path / "99_empty.ipynb")
+    with pytest.raises(DistillError, match="no saved outputs; run `make notebooks`"):
+        report.notebook_findings(tmp_path / "99_empty.ipynb")
+
+
+def test_committed_overview_shows_the_current_conclusions_of_every_notebook():
+    nb = nbformat.read(ROOT / "notebooks" / "00_overview.ipynb", as_version=4)
+    shown = "\n".join(o["data"].get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.outputs if "data" in o)
+    stale = [f.name for f in report.series(ROOT / "notebooks") if not all(c in shown for c in f.conclusions)]
+    assert not stale, f"00_overview shows old conclusions of {stale}: re-run it (make notebooks)"

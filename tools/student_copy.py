@@ -1,0 +1,66 @@
+"""Write the students' copy of the notebooks: every cell tagged `solution` becomes `answer_N = None`.
+
+    python tools/student_copy.py                 # -> build/student/*.ipynb
+    python tools/student_copy.py --out DIR NB... # chosen notebooks
+
+The check cells stay, so a student sees when an answer is right. Outputs of the solution and
+check cells are cleared (they would show the answers); all other outputs are kept to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def placeholder(source: str) -> str:
+    """`answer_1 = <solution>` -> `answer_1 = None  # your code here` (every name the solution assigns)."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if not names:
+        raise SystemExit(f"student_copy: error: a solution cell assigns no answer variable:\n{source}")
+    return "\n".join(f"{n} = None  # your code here" for n in dict.fromkeys(names) if n.startswith("answer"))
+
+
+def strip_solutions(nb) -> int:
+    """Replace solution cells in place; returns how many were replaced."""
+    n = 0
+    for i, cell in enumerate(nb.cells):
+        if "solution" in cell.metadata.get("tags", []):
+            cell.source = placeholder(cell.source)
+            cell.outputs = []
+            cell.execution_count = None
+            n += 1
+            nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+            if nxt is not None and nxt.cell_type == "code" and "check(" in nxt.source:
+                nxt.outputs, nxt.execution_count = [], None
+    return n
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(ROOT / "build" / "student"))
+    p.add_argument("notebooks", nargs="*")
+    args = p.parse_args()
+    paths = [Path(n) for n in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        total += strip_solutions(nb)
+        nbformat.write(nb, out / path.name)
+    print(f"student copy: {len(paths)} notebooks, {total} solutions removed -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
