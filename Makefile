@@ -73,9 +73,11 @@ bench: data
 teacher: data
 	$(BIN)/python -m distill teacher --out data/teacher
 
-# Retrain the committed language-model teacher (under a minute on a 2-core CPU).
+# Retrain the committed language-model teachers (under a minute each on a 2-core CPU): answers
+# alone, and answers preceded by the working (carries).
 lm-teacher: setup
 	$(BIN)/python -m distill lm-teacher --out data/lm_teacher
+	$(BIN)/python -m distill lm-teacher --working --out data/lm_teacher_working
 
 # Re-execute the notebooks in full mode and commit-ready: outputs kept, counts stripped.
 notebooks: data

@@ -135,7 +135,7 @@ def cmd_evaluate(args) -> dict:
 
 def cmd_lm_teacher(args) -> dict:
     from . import lm
-    task = lm.AdditionTask(digits=args.digits)
+    task = lm.AdditionTask(digits=args.digits, working=args.working)
     model, history = lm.train_lm_teacher(task, steps=args.steps, seed=args.seed)
     manifest = lm.save_lm_teacher(model, task, history, args.steps, args.seed, args.out, command=_command())
     return {"task": manifest["task"], "test": manifest["test"], "params": manifest["params"],
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     lt = sub.add_parser("lm-teacher", help="train the tiny language-model teacher on 3-digit addition and save it")
     lt.add_argument("--steps", type=int, default=2000)
     lt.add_argument("--digits", type=int, default=3)
+    lt.add_argument("--working", action="store_true",
+                    help="answers start with the working (the carry of each digit position), then the sum")
     lt.add_argument("--seed", type=int, default=0)
     lt.add_argument("--out", default=str(LM_TEACHER_PATH), help="checkpoint path without suffix (default: data/lm_teacher)")
 

@@ -73,12 +73,17 @@ class AdditionTask:
     The split is a fixed random permutation of all problems (seeded by `seed`): the first
     `n_test` are the test set, the next `n_val` the validation set, the rest may be used
     for training (by the teacher) or as queries (by a copier).
+
+    With `working=True` the answer starts with the working: the carry out of each digit
+    position, least significant first, then the sum (`123+089=` -> `011` + `2120`). Scores
+    (`exact_match`, `digit_accuracy`) look at the sum only.
     """
 
     digits: int = 3
     n_test: int = 2000
     n_val: int = 2000
     seed: int = 0
+    working: bool = False
 
     def __post_init__(self):
         if not 1 <= self.digits <= 4:
@@ -93,8 +98,16 @@ class AdditionTask:
         return 2 * self.digits + 2           # "123+045="
 
     @property
+    def sum_len(self) -> int:
+        return self.digits + 1               # "8610": the sum's digits, least significant first
+
+    @property
+    def working_len(self) -> int:
+        return self.digits if self.working else 0   # "011": one carry per digit position
+
+    @property
     def answer_len(self) -> int:
-        return self.digits + 1               # "8610"
+        return self.working_len + self.sum_len     # everything generated after "="
 
     @property
     def seq_len(self) -> int:
@@ -130,9 +143,16 @@ class AdditionTask:
         eq = torch.full((n, 1), VOCAB.index("="))
         return torch.cat([self._digits(a, self.digits), plus, self._digits(b, self.digits), eq], dim=1)
 
+    def carries(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """(N, digits) carry out of each digit position, least significant first."""
+        mod = 10 ** torch.arange(1, self.digits + 1)
+        return ((a[:, None] % mod) + (b[:, None] % mod)) // mod
+
     def answers(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """(N, answer_len) token ids of the correct answer, least significant digit first."""
-        return self._digits(a + b, self.answer_len).flip(1)
+        """(N, answer_len) token ids of the correct answer: the working (if any), then the sum,
+        least significant digit first."""
+        total = self._digits(a + b, self.sum_len).flip(1)
+        return torch.cat([self.carries(a, b), total], dim=1) if self.working else total
 
     def parse(self, text: str) -> tuple[int, int]:
         """`"123+45"` (or `"123+45="`) -> (123, 45), with a clear error for anything else."""
@@ -142,15 +162,17 @@ class AdditionTask:
         return int(m.group(1)), int(m.group(2))
 
     def read_answer(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(N, answer_len) generated ids -> (N,) integers, -1 where the text is not all digits."""
+        """(N, answer_len) generated ids -> (N,) the sum they state (the working is skipped), -1
+        where that part is not all digits."""
+        tokens = tokens[:, -self.sum_len:]
         digits_ok = (tokens < 10).all(dim=1)
-        value = (tokens.clamp(max=9) * 10 ** torch.arange(self.answer_len)).sum(dim=1)
+        value = (tokens.clamp(max=9) * 10 ** torch.arange(self.sum_len)).sum(dim=1)
         return torch.where(digits_ok, value, torch.full_like(value, -1))
 
 
 def exact_match(generated: torch.Tensor, a: torch.Tensor, b: torch.Tensor, task: AdditionTask) -> float:
-    """Fraction of problems whose whole generated answer is right."""
-    return (generated.cpu() == task.answers(a, b)).all(dim=1).float().mean().item()
+    """Fraction of problems whose stated sum is right, every digit (the working, if any, is not scored)."""
+    return (task.read_answer(generated.cpu()) == a + b).float().mean().item()
 
 
 def well_formed(generated: torch.Tensor) -> float:
@@ -159,8 +181,9 @@ def well_formed(generated: torch.Tensor) -> float:
 
 
 def digit_accuracy(generated: torch.Tensor, a: torch.Tensor, b: torch.Tensor, task: AdditionTask) -> float:
-    """Fraction of answer digits that are right (partial credit)."""
-    return (generated.cpu() == task.answers(a, b)).float().mean().item()
+    """Fraction of the sum's digits that are right (partial credit)."""
+    n = task.sum_len
+    return (generated.cpu()[:, -n:] == task.answers(a, b)[:, -n:]).float().mean().item()
 
 
 # ---- the model ---------------------------------------------------------------------------
@@ -278,6 +301,7 @@ def inputs_for(prompts: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
 
 
 LM_TEACHER_PATH = DATA_DIR / "lm_teacher"
+LM_WORKING_TEACHER_PATH = DATA_DIR / "lm_teacher_working"  # the same task, answers preceded by the carries
 LM_TEACHER_CONFIG = LMConfig()
 LM_TEACHER_STEPS, LM_TEACHER_BATCH, LM_TEACHER_LR = 2000, 256, 3e-3  # about 45 s on a 2-core CPU
 
@@ -304,7 +328,7 @@ def train_lm_teacher(task: AdditionTask, config: LMConfig | None = None, steps: 
                      progress: bool = True):
     """Train a TinyLM on the true answers of training problems (a fresh sample per step would
     be equivalent: there are ~1M of them and each is seen about once)."""
-    model = make_lm(config, seed)
+    model = make_lm(config or LMConfig(context=max(LMConfig.context, task.seq_len)), seed)
     a, b = task.sample(min(steps * batch_size, len(task.split("train")[0])), seed=seed)
     history = train_lm(model, task.prompts(a, b), task.answers(a, b), steps=steps, batch_size=batch_size, lr=lr,
                        seed=seed, progress=progress, desc="lm teacher")
@@ -415,7 +439,7 @@ def save_lm_teacher(model: TinyLM, task: AdditionTask, history, steps: int, seed
     from .models import count_params as _count_params  # (models imports this module: import late)
     return save_checkpoint(
         model, path, task={"name": "addition", "digits": task.digits, "n_test": task.n_test, "n_val": task.n_val,
-                           "seed": task.seed},
+                           "seed": task.seed, "working": task.working},
         test=evaluate_lm(model, task, "test"), val=evaluate_lm(model, task, "val"), params=_count_params(model),
         train_config={"steps": steps, "batch_size": LM_TEACHER_BATCH, "lr": LM_TEACHER_LR, "seed": seed},
         train_seconds=round(history.seconds, 1),
@@ -429,5 +453,5 @@ def load_lm_teacher(path=LM_TEACHER_PATH) -> tuple[TinyLM, AdditionTask, dict]:
     model, manifest = load_checkpoint(path, architecture="tiny_lm")
     t = manifest.get("task", {})
     task = AdditionTask(digits=t.get("digits", 3), n_test=t.get("n_test", 2000), n_val=t.get("n_val", 2000),
-                        seed=t.get("seed", 0))
+                        seed=t.get("seed", 0), working=t.get("working", False))
     return model, task, manifest

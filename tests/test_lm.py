@@ -28,6 +28,19 @@ def test_prompt_and_reversed_answer_by_hand():
     assert TASK.read_answer(torch.tensor([[1, 2, 10, 3]])).tolist() == [-1]
 
 
+def test_working_format_by_hand_and_scored_on_the_sum_only():
+    task = AdditionTask(digits=3, n_test=100, n_val=100, working=True)
+    a, b = torch.tensor([123, 999, 456]), torch.tensor([89, 1, 544])
+    # carries out of the units, tens and hundreds: 3+9=12 -> 1; 2+8+1=11 -> 1; 1+0+1=2 -> 0, and so on
+    assert [TOKENIZER.decode(x) for x in task.answers(a, b)] == ["110" + "2120", "111" + "0001", "111" + "0001"]
+    assert task.answer_len == 7 and task.read_answer(task.answers(a, b)).tolist() == [212, 1000, 1000]
+    out = task.answers(a, b).clone()
+    out[0, 0] = 0                     # wrong working, right sum: still exact
+    out[1, 3] = 5                     # right working, wrong sum digit
+    assert exact_match(out, a, b, task) == pytest.approx(2 / 3)
+    assert digit_accuracy(out, a, b, task) == pytest.approx(11 / 12)
+
+
 def test_splits_are_disjoint_and_cover_every_problem():
     task = AdditionTask(digits=2, n_test=50, n_val=30)
     ids = {name: set((a * 100 + b).tolist()) for name in ("test", "val", "train") for a, b in [task.split(name)]}

@@ -28,13 +28,16 @@ def test_teacher_refuses_a_differently_prepared_dataset(fashion):
         load_teacher(dataclasses.replace(fashion, name="mnist"))
 
 
-def test_committed_lm_teacher_meets_its_bar():
-    from distill.lm import LM_TEACHER_PATH, evaluate_lm, load_lm_teacher
-    teacher, task, manifest = load_lm_teacher()
+@pytest.mark.parametrize("which", ["answers", "working"])
+def test_committed_lm_teacher_meets_its_bar(which):
+    from distill.lm import LM_TEACHER_PATH, LM_WORKING_TEACHER_PATH, evaluate_lm, load_lm_teacher
+    path = LM_TEACHER_PATH if which == "answers" else LM_WORKING_TEACHER_PATH
+    teacher, task, manifest = load_lm_teacher(path)
+    assert task.working == (which == "working")
     test = evaluate_lm(teacher, task, "test")
     assert test["exact_match"] >= 0.98, "the LM teacher must reach 98% exact match on held-out problems"
     assert test["exact_match"] == pytest.approx(manifest["test"]["exact_match"], abs=1e-4)
     assert manifest["train_seconds"] <= 180, "the LM teacher recipe must train in at most 3 minutes"
     assert manifest["command"].startswith("python -m distill lm-teacher")
     assert manifest["params"] < 500_000
-    assert LM_TEACHER_PATH.with_suffix(".safetensors").stat().st_size < 2**20
+    assert path.with_suffix(".safetensors").stat().st_size < 2**20
