@@ -15,6 +15,13 @@ import torch
 from .metrics import mean_std
 
 
+def show_image(ax, image: torch.Tensor, cmap: str = "gray_r"):
+    """One (C, H, W) image with values in [0, 1]: grey for one channel, colour for three."""
+    img = image.detach().cpu()
+    ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap=cmap, vmin=0, vmax=1)
+    return ax
+
+
 def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 8,
                size: float = 1.3, cmap: str = "gray_r"):
     """Show (N, C, H, W) images with values in [0, 1] (use `Dataset.denormalize`)."""
@@ -24,8 +31,7 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols:
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            img = images[i].detach().cpu()
-            ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap=cmap, vmin=0, vmax=1)
+            show_image(ax, images[i], cmap)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
@@ -98,8 +104,7 @@ def temperature_explorer(logits: torch.Tensor, images: torch.Tensor, classes: Se
 
     def draw(image: int, T: float):
         fig, (ax_img, ax_p) = plt.subplots(1, 2, figsize=(7.5, 2.8), gridspec_kw={"width_ratios": [0.5, 1]})
-        img = images[image].detach().cpu()
-        ax_img.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray_r", vmin=0, vmax=1)
+        show_image(ax_img, images[image])
         ax_img.axis("off")
         truth = None if labels is None else int(labels[image])
         ax_img.set_title("" if truth is None else classes[truth], fontsize=9)

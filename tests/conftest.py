@@ -1,6 +1,11 @@
+import importlib.util
 import os
+from pathlib import Path
+
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -16,3 +21,12 @@ def _isolated_cache(tmp_path, monkeypatch):
 def fashion():
     from distill.data import load_dataset
     return load_dataset("fashion_mnist", download=False)
+
+
+def load_script(relpath: str):
+    """Import a project script that is not part of the package (bench/run.py, tools/*.py) as a module."""
+    path = ROOT / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,11 +1,11 @@
 """Checked exercises, the students' copy, and the overview's reading of the notebooks."""
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
+from conftest import load_script
 
 from distill import exercises, report
 from distill.errors import DistillError
@@ -14,11 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SERIES = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if not p.name.startswith("00_"))
 
 
-def load_student_copy():
-    spec = importlib.util.spec_from_file_location("student_copy", ROOT / "tools" / "student_copy.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_check_accepts_right_answers(capsys):
@@ -59,7 +54,7 @@ def test_every_notebook_ends_with_two_or_three_checked_exercises(path):
 
 
 def test_student_copy_removes_every_solution_and_keeps_the_checks(tmp_path):
-    sc = load_student_copy()
+    sc = load_script("tools/student_copy.py")
     for path in SERIES:
         nb = nbformat.read(path, as_version=4)
         solutions = [c.source for c in nb.cells if "solution" in c.metadata.get("tags", [])]
