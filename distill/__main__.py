@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=str(TEACHER_PATH), help="checkpoint path without suffix (default: data/teacher)")
 
     s = common(sub.add_parser("student", help="train one MLP student and report accuracy and agreement"))
-    s.add_argument("--method", default="soft", help="; ".join(f"{k}: {v}" for k, v in METHODS.items()))
+    s.add_argument("--method", default="soft", help="; ".join(f"{k}: {v}" for k, v in METHODS.describe().items()))
     s.add_argument("--temperature", "-T", type=float, default=4.0)
     s.add_argument("--alpha", type=float, default=0.5, help="weight of the soft-target term (method mixed)")
     s.add_argument("--width", type=int, default=64, help="hidden units per layer (the size knob)")
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=1e-3)
     s.add_argument("--seed", type=int, default=0, help="student init and shuffling")
     s.add_argument("--transfer-set", default="train",
-                   help="the images the student learns from; " + "; ".join(f"{k}: {v}" for k, v in TRANSFER_SETS.items()))
+                   help="the images the student learns from; " + "; ".join(f"{k}: {v}" for k, v in TRANSFER_SETS.describe().items()))
     s.add_argument("--transfer-size", "--train-size", dest="transfer_size", type=int, default=None,
                    help="number of transfer images (default: all of a finite source, 10000 of an unlimited one)")
     s.add_argument("--exclude-class", type=int, default=None, help="leave every image of this class out of the transfer set")

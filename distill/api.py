@@ -44,16 +44,8 @@ import torch.nn as nn
 
 from .errors import DistillError
 from .losses import topk_distribution
+from .registry import Registry
 from .train import predict, teacher_outputs
-
-OUTPUTS = {
-    "probs": "full probability vectors",
-    "topk": "the top-k classes and their probabilities, nothing else",
-    "label": "the top-1 class index only",
-    "rounded": "probabilities rounded to a few decimals",
-    "logprobs": "log-probabilities",
-}
-
 
 class BudgetExceeded(DistillError):
     """A query would take the copier past its query budget."""
@@ -108,6 +100,37 @@ def reverse_runner_ups(p: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(p).scatter_(-1, order, values)
 
 
+# name -> format(api, logits, defended probabilities) -> the answer the copier receives
+OUTPUTS = Registry("output format")
+
+
+@OUTPUTS.register("probs", help="full probability vectors")
+def _probs_format(api, logits, p):
+    return p
+
+
+@OUTPUTS.register("topk", help="the top-k classes and their probabilities, nothing else")
+def _topk_format(api, logits, p):
+    probs, classes = p.topk(api.k, dim=-1)
+    return TopK(classes, probs)
+
+
+@OUTPUTS.register("label", help="the top-1 class index only")
+def _label_format(api, logits, p):
+    return p.argmax(-1)
+
+
+@OUTPUTS.register("rounded", help="probabilities rounded to a few decimals")
+def _rounded_format(api, logits, p):
+    return torch.round(p, decimals=api.decimals)
+
+
+@OUTPUTS.register("logprobs", help="log-probabilities")
+def _logprobs_format(api, logits, p):
+    defended = api.noise > 0 or api.perturb > 0
+    return torch.log(p.clamp_min(1e-45)) if defended else torch.log_softmax(logits, dim=-1)
+
+
 class TeacherAPI:
     """A model served through an API: formats, a query budget, defences and a query log.
 
@@ -124,8 +147,7 @@ class TeacherAPI:
                  budget: int | None = None, noise: float = 0.0, perturb: float = 0.0,
                  watermark: float = 0.0, key: bytes | str = b"", log: bool = False, seed: int = 0,
                  cache: bool = True):
-        if output not in OUTPUTS:
-            raise DistillError(f"unknown output format {output!r}; choose one of {', '.join(OUTPUTS)}")
+        OUTPUTS.check(output)
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
             raise DistillError(f"budget must be a non-negative whole number of queries or None, got {budget!r}")
         if not (isinstance(decimals, int) and 0 <= decimals <= 8):
@@ -222,17 +244,7 @@ class TeacherAPI:
         self.queries_used += n
         if self.log is not None:
             self.log.append(x.detach().cpu().clone())
-        if self.output == "probs":
-            return p
-        if self.output == "label":
-            return p.argmax(-1)
-        if self.output == "rounded":
-            return torch.round(p, decimals=self.decimals)
-        if self.output == "logprobs":
-            defended = self.noise > 0 or self.perturb > 0
-            return torch.log(p.clamp_min(1e-45)) if defended else torch.log_softmax(logits, dim=-1)
-        probs, classes = p.topk(self.k, dim=-1)
-        return TopK(classes, probs)
+        return OUTPUTS[self.output](self, logits, p)
 
     # ---- what the owner can recompute with the key -------------------------------------
 

@@ -27,8 +27,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
+from .settings import cache_dir
 
-CACHE_DIR = Path(os.environ.get("DISTILL_CACHE", Path(__file__).resolve().parent.parent / "data" / "cache"))
+CACHE_DIR = cache_dir()
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -31,8 +31,12 @@ import numpy as np
 import torch
 
 from .errors import DistillError
+from .registry import Registry
+from .settings import data_dir
 
-DATA_DIR = Path(os.environ.get("DISTILL_DATA", Path(__file__).resolve().parent.parent / "data"))
+# DISTILL_DATA moves the datasets (and nothing else); the committed teachers stay in ARTIFACTS_DIR.
+DATA_DIR = data_dir()
+ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "data"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 FASHION_CLASSES = (
@@ -103,40 +107,30 @@ def _extract_debian_fashion_mnist(raw: Path, source: Path) -> bool:
     return True
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an idx file (the MNIST format: magic, dims, then uint8 data)."""
-    data = path.read_bytes()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise DistillError(f"{path} is truncated or corrupt ({arr.size} values, expected {int(np.prod(dims))}); "
-                           f"delete it and run `make data` again")
-    return arr.reshape(dims)
-
-
 def _load_mnist_like(name: str, root: Path, download: bool) -> tuple[np.ndarray, ...]:
-    """Return uint8 (train images, train labels, test images, test labels)."""
+    """Return uint8 (train images, train labels, test images, test labels), read by torchvision's
+    own loader from `root/<Name>/raw/` (after extracting Debian's copy there if needed)."""
+    import torchvision
     folder = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}[name]
+    cls = {"fashion_mnist": torchvision.datasets.FashionMNIST, "mnist": torchvision.datasets.MNIST}[name]
     raw = root / folder / "raw"
     if not _have_idx_files(raw) and name == "fashion_mnist":
         _extract_debian_fashion_mnist(raw, DEBIAN_FASHION_MNIST)
-    if not _have_idx_files(raw) and download:
-        import torchvision
-        cls = {"fashion_mnist": torchvision.datasets.FashionMNIST, "mnist": torchvision.datasets.MNIST}[name]
-        try:
-            cls(str(root), train=True, download=True)
-            cls(str(root), train=False, download=True)
-        except Exception as e:  # network errors come in many types
-            how = ("  1) put the extracted idx files in data/FashionMNIST/raw/;  "
-                   "2) `apt-get install dataset-fashion-mnist` (Debian/Ubuntu);  "
-                   "3) connect to the internet so torchvision can download it"
-                   if name == "fashion_mnist" else "  connect to the internet so torchvision can download it")
-            raise DistillError(f"{name} not found in {raw} and the download failed "
-                               f"({type(e).__name__}). Ways to get it:{how}") from None
-    if not _have_idx_files(raw):
+    if not _have_idx_files(raw) and not download:
         raise DistillError(f"{name} not found in {raw} (download disabled)")
-    return tuple(_read_idx(raw / f) for f in _IDX_FILES)
+    try:
+        parts = [cls(str(root), train=train, download=not _have_idx_files(raw)) for train in (True, False)]
+    except Exception as e:  # network errors come in many types; a corrupt file raises from torchvision's reader
+        if _have_idx_files(raw):
+            raise DistillError(f"{name} files in {raw} cannot be read ({type(e).__name__}: {e}); "
+                               f"delete them and run `make data` again") from None
+        how = ("  1) put the extracted idx files in data/FashionMNIST/raw/;  "
+               "2) `apt-get install dataset-fashion-mnist` (Debian/Ubuntu);  "
+               "3) connect to the internet so torchvision can download it"
+               if name == "fashion_mnist" else "  connect to the internet so torchvision can download it")
+        raise DistillError(f"{name} not found in {raw} and the download failed "
+                           f"({type(e).__name__}). Ways to get it:{how}") from None
+    return tuple(a.numpy() for part in parts for a in (part.data, part.targets))
 
 
 def _load_cifar10(root: Path, download: bool) -> tuple[np.ndarray, ...]:
@@ -193,18 +187,6 @@ def load_dataset(name: str = "fashion_mnist", val_size: int = 5000, seed: int = 
 # Each builder is named, parameterised, and deterministic given `seed`. It returns a
 # `TransferSet`: the images X, already normalized like the dataset, and `labels`, the true
 # labels the copier *knows* (-1 where the copier does not know the label).
-
-TRANSFER_SETS = {
-    "train": "the teacher's own training images, without labels",
-    "heldout": "in-distribution images the teacher never trained on (the validation split, at most 5,000)",
-    "fewlabel": "training images of which only `labelled` carry their true label",
-    "digits": "another domain: scikit-learn's 8x8 handwritten digits, upscaled to 28x28 (1,797 images)",
-    "photos": "another domain: random grey patches of scikit-learn's two sample photographs",
-    "noise": "uniform random pixels",
-    "mixup": "mixup (random convex pairs) of a tiny seed set of `seed_size` training images",
-    "augment": "heavy augmentation (shifts, flips, contrast, noise) of a tiny seed set of `seed_size` training images",
-    "mnist": "another domain: MNIST handwritten digits (needs torchvision's download)",
-}
 
 def source_size(name: str, ds: Dataset) -> int | None:
     """How many images a transfer-set source holds (None: as many as you like)."""
@@ -272,6 +254,95 @@ def _augment(X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return X * contrast + 0.3 * torch.randn(X.shape, generator=gen)
 
 
+# name -> builder(ds, n, seed, X_src, y_src, gen, labelled=, seed_size=) -> TransferSet, where (X_src, y_src)
+# are the dataset images it draws from (with `exclude_class` already removed) and `gen` a generator seeded by `seed`
+TRANSFER_SETS = Registry("transfer set")
+IN_DISTRIBUTION = {"train", "heldout", "fewlabel", "mixup", "augment"}  # drawn from the dataset itself
+
+
+def _unknown(k: int) -> torch.Tensor:
+    return torch.full((k,), -1, dtype=torch.long)
+
+
+def _normalize(ds: Dataset, pixels: torch.Tensor) -> torch.Tensor:
+    return (pixels - ds.mean) / ds.std
+
+
+def _grey28(name: str, ds: Dataset) -> None:
+    if ds.input_shape != (1, 28, 28):
+        raise DistillError(f"transfer set {name!r} makes 28x28 grey images; {ds.name} has input shape {ds.input_shape}")
+
+
+@TRANSFER_SETS.register("train", help="the teacher's own training images, without labels")
+def _train_set(ds, n, seed, X_src, y_src, gen, **_):
+    X, y = _take(X_src, y_src, n, "train", seed)
+    return TransferSet("train", X, _unknown(n), y)
+
+
+@TRANSFER_SETS.register("heldout", help="in-distribution images the teacher never trained on "
+                                        "(the validation split, at most 5,000)")
+def _heldout_set(ds, n, seed, X_src, y_src, gen, **_):
+    X, y = _take(X_src, y_src, n, "heldout", seed)
+    return TransferSet("heldout", X, _unknown(n), y)
+
+
+@TRANSFER_SETS.register("fewlabel", help="training images of which only `labelled` carry their true label")
+def _fewlabel_set(ds, n, seed, X_src, y_src, gen, labelled=100, **_):
+    if not 0 <= labelled <= n:
+        raise DistillError(f"fewlabel needs 0 <= labelled <= n, got labelled={labelled}, n={n}")
+    X, y = _take(X_src, y_src, n, "fewlabel", seed)
+    return TransferSet("fewlabel", X, torch.cat([y[:labelled], _unknown(n - labelled)]), y)
+
+
+def _seed_images(name, n, seed, X_src, y_src, gen, seed_size):
+    if not 1 <= seed_size <= len(X_src):
+        raise DistillError(f"seed_size must be between 1 and {len(X_src)}, got {seed_size}")
+    seeds, _ = _take(X_src, y_src, seed_size, name, seed)
+    return lambda: seeds[torch.randint(seed_size, (n,), generator=gen)]
+
+
+@TRANSFER_SETS.register("mixup", help="mixup (random convex pairs) of a tiny seed set of `seed_size` training images")
+def _mixup_set(ds, n, seed, X_src, y_src, gen, seed_size=100, **_):
+    pick = _seed_images("mixup", n, seed, X_src, y_src, gen, seed_size)
+    lam = torch.rand(n, 1, 1, 1, generator=gen)  # x = lam * x_i + (1 - lam) * x_j
+    return TransferSet("mixup", lam * pick() + (1 - lam) * pick(), _unknown(n))
+
+
+@TRANSFER_SETS.register("augment", help="heavy augmentation (shifts, flips, contrast, noise) of a tiny seed set "
+                                        "of `seed_size` training images")
+def _augment_set(ds, n, seed, X_src, y_src, gen, seed_size=100, **_):
+    pick = _seed_images("augment", n, seed, X_src, y_src, gen, seed_size)
+    return TransferSet("augment", _augment(pick(), gen), _unknown(n))
+
+
+@TRANSFER_SETS.register("digits", help="another domain: scikit-learn's 8x8 handwritten digits, upscaled to "
+                                       "28x28 (1,797 images)")
+def _digits_set(ds, n, seed, X_src, y_src, gen, **_):
+    _grey28("digits", ds)
+    X, _ = _take(_normalize(ds, _digits_pixels()), None, n, "digits", seed)
+    return TransferSet("digits", X, _unknown(n))
+
+
+@TRANSFER_SETS.register("photos", help="another domain: random grey patches of scikit-learn's two sample photographs")
+def _photos_set(ds, n, seed, X_src, y_src, gen, **_):
+    _grey28("photos", ds)
+    return TransferSet("photos", _normalize(ds, _photo_patches(n, ds.input_shape[-1], gen)), _unknown(n))
+
+
+@TRANSFER_SETS.register("noise", help="uniform random pixels")
+def _noise_set(ds, n, seed, X_src, y_src, gen, **_):
+    return TransferSet("noise", _normalize(ds, torch.rand((n, *ds.input_shape), generator=gen)), _unknown(n))
+
+
+@TRANSFER_SETS.register("mnist", help="another domain: MNIST handwritten digits (needs torchvision's download)")
+def _mnist_set(ds, n, seed, X_src, y_src, gen, **_):
+    _grey28("mnist", ds)
+    Xm, *_ = _load_mnist_like("mnist", DATA_DIR, download=True)
+    pixels = torch.from_numpy(Xm.astype(np.float32) / 255.0).unsqueeze(1)
+    X, _ = _take(_normalize(ds, pixels), None, n, "mnist", seed)
+    return TransferSet("mnist", X, _unknown(n))
+
+
 def make_transfer_set(name: str, ds: Dataset, n: int, seed: int = 0, exclude_class: int | None = None,
                       labelled: int = 100, seed_size: int = 100) -> TransferSet:
     """Build `n` transfer images of kind `name` (see `TRANSFER_SETS`) for dataset `ds`.
@@ -280,53 +351,17 @@ def make_transfer_set(name: str, ds: Dataset, n: int, seed: int = 0, exclude_cla
     dataset: train, heldout, fewlabel, mixup, augment). `labelled` is the number of
     known true labels for `fewlabel`; `seed_size` the seed set for `mixup` and `augment`.
     """
-    if name not in TRANSFER_SETS:
-        raise DistillError(f"unknown transfer set {name!r}; choose one of {', '.join(TRANSFER_SETS)}")
-    if n < 1:
-        raise DistillError(f"transfer-set size must be at least 1, got {n}")
-    in_distribution = {"train", "heldout", "fewlabel", "mixup", "augment"}
+    build = TRANSFER_SETS[name]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise DistillError(f"transfer-set size must be at least 1 (a whole number), got {n!r}")
     if exclude_class is not None:
         if not 0 <= exclude_class < ds.num_classes:
             raise DistillError(f"class {exclude_class} is out of range; {ds.name} has classes 0 to {ds.num_classes - 1}")
-        if name not in in_distribution:
-            raise DistillError(f"exclude_class applies to sets drawn from {ds.name} ({', '.join(sorted(in_distribution))}), "
+        if name not in IN_DISTRIBUTION:
+            raise DistillError(f"exclude_class applies to sets drawn from {ds.name} ({', '.join(sorted(IN_DISTRIBUTION))}), "
                                f"not to {name!r}")
-    gen = _gen(seed)
-    unknown = lambda k: torch.full((k,), -1, dtype=torch.long)
-    norm = lambda pixels: (pixels - ds.mean) / ds.std
-
     X_src, y_src = (ds.X_val, ds.y_val) if name == "heldout" else (ds.X_train, ds.y_train)
     if exclude_class is not None:
         keep = y_src != exclude_class
         X_src, y_src = X_src[keep], y_src[keep]
-
-    if name in ("train", "heldout"):
-        X, y = _take(X_src, y_src, n, name, seed)
-        return TransferSet(name, X, unknown(n), y)
-    if name == "fewlabel":
-        if not 0 <= labelled <= n:
-            raise DistillError(f"fewlabel needs 0 <= labelled <= n, got labelled={labelled}, n={n}")
-        X, y = _take(X_src, y_src, n, name, seed)
-        return TransferSet(name, X, torch.cat([y[:labelled], unknown(n - labelled)]), y)
-    if name in ("mixup", "augment"):
-        if not 1 <= seed_size <= len(X_src):
-            raise DistillError(f"seed_size must be between 1 and {len(X_src)}, got {seed_size}")
-        seeds, _ = _take(X_src, y_src, seed_size, name, seed)
-        pick = lambda: seeds[torch.randint(seed_size, (n,), generator=gen)]
-        if name == "augment":
-            return TransferSet(name, _augment(pick(), gen), unknown(n))
-        lam = torch.rand(n, 1, 1, 1, generator=gen)  # x = lam * x_i + (1 - lam) * x_j
-        return TransferSet(name, lam * pick() + (1 - lam) * pick(), unknown(n))
-    if ds.input_shape != (1, 28, 28) and name in ("digits", "photos", "mnist"):
-        raise DistillError(f"transfer set {name!r} makes 28x28 grey images; {ds.name} has input shape {ds.input_shape}")
-    if name == "digits":
-        X, _ = _take(norm(_digits_pixels()), None, n, name, seed)
-        return TransferSet(name, X, unknown(n))
-    if name == "photos":
-        return TransferSet(name, norm(_photo_patches(n, ds.input_shape[-1], gen)), unknown(n))
-    if name == "noise":
-        return TransferSet(name, norm(torch.rand((n, *ds.input_shape), generator=gen)), unknown(n))
-    # mnist: images only, normalized with the dataset's statistics
-    Xm, *_ = _load_mnist_like("mnist", DATA_DIR, download=True)
-    X, _ = _take(norm(torch.from_numpy(Xm.astype(np.float32) / 255.0).unsqueeze(1)), None, n, name, seed)
-    return TransferSet(name, X, unknown(n))
+    return build(ds, n, seed, X_src, y_src, _gen(seed), labelled=labelled, seed_size=seed_size)

@@ -30,9 +30,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import DATA_DIR
+from .data import ARTIFACTS_DIR
 from .errors import DistillError
 from .losses import soft_target_loss, topk_distribution
+from .models import ARCHITECTURES, count_params
+from .registry import Registry
+from .train import TrainConfig, fit
 
 VOCAB = "0123456789+="
 
@@ -243,6 +246,9 @@ class TinyLM(nn.Module):
         return self.head(self.ln_f(x))
 
 
+ARCHITECTURES.register("tiny_lm", (TinyLM, LMConfig), help="tiny transformer language model")
+
+
 @torch.no_grad()
 def generate(model: TinyLM, prompts: torch.Tensor, n_tokens: int, temperature: float = 0.0,
              seed: int = 0, batch_size: int = 4096, return_probs: bool = False):
@@ -251,8 +257,11 @@ def generate(model: TinyLM, prompts: torch.Tensor, n_tokens: int, temperature: f
     Returns the generated ids (N, n_tokens), and with `return_probs` also the model's
     next-token distributions at each generated position (N, n_tokens, V), at temperature 1.
     """
-    if temperature < 0:
-        raise DistillError(f"temperature must be >= 0, got {temperature}")
+    if not temperature >= 0 or temperature == float("inf"):
+        raise DistillError(f"temperature must be a finite number >= 0, got {temperature}")
+    if n_tokens < 1:
+        raise DistillError(f"n_tokens must be at least 1, got {n_tokens}")
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -271,6 +280,7 @@ def generate(model: TinyLM, prompts: torch.Tensor, n_tokens: int, temperature: f
             seq = torch.cat([seq, nxt.to(device)[:, None]], dim=1)
         out_ids.append(seq[:, prompts.shape[1]:].cpu())
         out_probs.append(torch.stack(probs, dim=1))
+    model.train(was_training)
     ids = torch.cat(out_ids)
     return (ids, torch.cat(out_probs)) if return_probs else ids
 
@@ -300,9 +310,8 @@ def inputs_for(prompts: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
     return torch.cat([prompts, answer[:, :-1]], dim=1)
 
 
-LM_TEACHER_PATH = DATA_DIR / "lm_teacher"
-LM_WORKING_TEACHER_PATH = DATA_DIR / "lm_teacher_working"  # the same task, answers preceded by the carries
-LM_TEACHER_CONFIG = LMConfig()
+LM_TEACHER_PATH = ARTIFACTS_DIR / "lm_teacher"
+LM_WORKING_TEACHER_PATH = ARTIFACTS_DIR / "lm_teacher_working"  # the same task, answers preceded by the carries
 LM_TEACHER_STEPS, LM_TEACHER_BATCH, LM_TEACHER_LR = 2000, 256, 3e-3  # about 45 s on a 2-core CPU
 
 
@@ -310,7 +319,6 @@ def train_lm(model: TinyLM, prompts: torch.Tensor, targets: torch.Tensor, *, ste
              lr: float = 3e-3, T: float = 1.0, seed: int = 0, progress: bool = False, desc: str = "lm"):
     """Train on answers given as tokens (N, A) int64 or as distributions (N, A, V) (soft
     targets at temperature T)."""
-    from .train import TrainConfig, fit
     tokens = targets if targets.ndim == 2 else targets.argmax(-1)  # the path the teacher-forced inputs follow
     loss = answer_ce if targets.ndim == 2 else (lambda logits, target: answer_soft_ce(logits, target, T))
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.01, optimizer="adam",
@@ -345,14 +353,6 @@ def evaluate_lm(model: TinyLM, task: AdditionTask, split: str = "test") -> dict:
 
 # ---- what a copier receives ---------------------------------------------------------------
 
-OUTPUTS = {
-    "sampled": "generated text, sampled at temperature 1 (what a chat API usually returns)",
-    "text": "generated text, greedy (temperature 0)",
-    "topk": "greedy text plus the top-k log-probabilities at each generated token",
-    "full": "greedy text plus the full next-token distribution at each generated token",
-}
-
-
 @dataclass
 class LMAnswers:
     """What a copier received for N prompts: `tokens` (N, A) always; `topk_ids`/`topk_logprobs`
@@ -382,22 +382,39 @@ class LMAnswers:
         return n
 
 
+# kind -> answer(teacher, prompts, answer_len, k, seed) -> LMAnswers holding only what that kind exposes
+OUTPUTS = Registry("language-model output")
+
+
+@OUTPUTS.register("sampled", help="generated text, sampled at temperature 1 (what a chat API usually returns)")
+def _sampled(teacher, prompts, answer_len, k, seed):
+    return LMAnswers("sampled", generate(teacher, prompts, answer_len, temperature=1.0, seed=seed))
+
+
+@OUTPUTS.register("text", help="generated text, greedy (temperature 0)")
+def _text(teacher, prompts, answer_len, k, seed):
+    return LMAnswers("text", generate(teacher, prompts, answer_len))
+
+
+@OUTPUTS.register("topk", help="greedy text plus the top-k log-probabilities at each generated token")
+def _topk(teacher, prompts, answer_len, k, seed):
+    tokens, probs = generate(teacher, prompts, answer_len, return_probs=True)
+    if not (isinstance(k, int) and 1 <= k <= probs.shape[-1]):
+        raise DistillError(f"k must be a whole number from 1 to {probs.shape[-1]}, got {k!r}")
+    top_p, top_i = probs.topk(k, dim=-1)
+    return LMAnswers("topk", tokens, topk_ids=top_i, topk_logprobs=top_p.clamp_min(1e-45).log())
+
+
+@OUTPUTS.register("full", help="greedy text plus the full next-token distribution at each generated token")
+def _full(teacher, prompts, answer_len, k, seed):
+    tokens, probs = generate(teacher, prompts, answer_len, return_probs=True)
+    return LMAnswers("full", tokens, probs=probs)
+
+
 def teacher_answers(teacher: TinyLM, prompts: torch.Tensor, kind: str, answer_len: int, k: int = 3,
                     seed: int = 0) -> LMAnswers:
-    """Query the teacher with `prompts` and return only what output `kind` exposes."""
-    if kind not in OUTPUTS:
-        raise DistillError(f"unknown output {kind!r}; choose one of {', '.join(OUTPUTS)}")
-    if kind == "sampled":
-        return LMAnswers(kind, generate(teacher, prompts, answer_len, temperature=1.0, seed=seed))
-    tokens, probs = generate(teacher, prompts, answer_len, return_probs=True)
-    if kind == "text":
-        return LMAnswers(kind, tokens)
-    if kind == "topk":
-        if not 1 <= k <= probs.shape[-1]:
-            raise DistillError(f"k must be from 1 to {probs.shape[-1]}, got {k}")
-        top_p, top_i = probs.topk(k, dim=-1)
-        return LMAnswers(kind, tokens, topk_ids=top_i, topk_logprobs=top_p.clamp_min(1e-45).log())
-    return LMAnswers(kind, tokens, probs=probs)
+    """Query the teacher with `prompts` and return only what output `kind` (`OUTPUTS`) exposes."""
+    return OUTPUTS[kind](teacher, prompts, answer_len, k, seed)
 
 
 def answer_targets(answers: LMAnswers, vocab_size: int = len(VOCAB)) -> torch.Tensor:
@@ -411,7 +428,10 @@ def answer_targets(answers: LMAnswers, vocab_size: int = len(VOCAB)) -> torch.Te
         return answers.tokens
     if answers.kind == "full":
         return answers.probs
-    return topk_distribution(answers.topk_ids, answers.topk_logprobs.exp(), vocab_size)
+    if answers.kind == "topk":
+        return topk_distribution(answers.topk_ids, answers.topk_logprobs.exp(), vocab_size)
+    raise DistillError(f"no training targets defined for answers of kind {answers.kind!r}; "
+                       f"add a case to answer_targets")
 
 
 def student_record(task: AdditionTask, prompts: torch.Tensor, answers: LMAnswers, config: LMConfig, *,
@@ -436,12 +456,11 @@ def save_lm_teacher(model: TinyLM, task: AdditionTask, history, steps: int, seed
     """Save with a manifest: the task and its split, held-out scores, training time and recipe."""
     import platform
     from .checkpoints import save_checkpoint
-    from .models import count_params as _count_params  # (models imports this module: import late)
     return save_checkpoint(
         model, path, task={"name": "addition", "digits": task.digits, "n_test": task.n_test, "n_val": task.n_val,
                            "seed": task.seed, "working": task.working},
-        test=evaluate_lm(model, task, "test"), val=evaluate_lm(model, task, "val"), params=_count_params(model),
-        train_config={"steps": steps, "batch_size": LM_TEACHER_BATCH, "lr": LM_TEACHER_LR, "seed": seed},
+        test=evaluate_lm(model, task, "test"), val=evaluate_lm(model, task, "val"), params=count_params(model),
+        train_config=history.config,  # what `fit` actually ran with, not the defaults
         train_seconds=round(history.seconds, 1),
         trained_on=f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
         command=command or "python -m distill lm-teacher")

@@ -17,19 +17,23 @@ averaged over the batch.
 
 from __future__ import annotations
 
+from functools import partial
+import math
+
 import torch
 import torch.nn.functional as F
 
 from .errors import DistillError
+from .registry import Registry
 
 
 def check_temperature(T: float) -> None:
-    if not T > 0:
-        raise DistillError(f"temperature must be > 0, got {T}")
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not (T > 0 and math.isfinite(T)):
+        raise DistillError(f"temperature must be a finite number > 0, got {T!r}")
 
 
 def check_alpha(alpha: float) -> None:
-    if not 0 <= alpha <= 1:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
         raise DistillError(f"alpha must be in [0, 1], got {alpha}")
 
 
@@ -52,8 +56,10 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float
     check_temperature(T)
     log_q = F.log_softmax(student_logits / T, dim=-1)  # (B, K) student log-probs at T
     log_p = F.log_softmax(teacher_logits / T, dim=-1)  # (B, K) teacher log-probs at T
-    # KL(p || q) = sum_i p_i (log p_i - log q_i), summed over classes, mean over batch
-    return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * T**2
+    # KL(p || q) = sum_i p_i (log p_i - log q_i), summed over classes, mean over batch. Written out,
+    # this is exactly F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") (tested), which
+    # has no vmap batching rule: the written-out form lets many students train at once (fit_many).
+    return (log_p.exp() * (log_p - log_q)).sum() / log_q.shape[0] * T**2
 
 
 def teacher_labels(teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -115,33 +121,41 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 # ---- training methods by name (used by the CLI and the notebooks) -------------------
+#
+# name -> make(T, alpha) returning (loss_fn, needs): call `loss_fn(logits, *targets)` with targets
+# named by `needs`, drawn from "teacher" (teacher logits), "probs" (probability vectors, e.g. an
+# API's answers) and "y" (true labels).
 
-METHODS = {
-    "labels": "cross-entropy on the true labels (no teacher: the scratch baseline)",
-    "hard": "cross-entropy on the teacher's argmax (what a label-only API gives)",
-    "soft": "soft targets at temperature T (alpha = 1: no true labels)",
-    "mixed": "alpha * soft targets + (1 - alpha) * true labels",
-    "mse": "mean squared error on the teacher's logits (Ba & Caruana 2014)",
-    "probs": "soft targets at temperature T from probability vectors (an API's answers)",
-}
+METHODS = Registry("method")
+METHODS.register("labels", lambda T, alpha: (label_loss, ("y",)),
+                 help="cross-entropy on the true labels (no teacher: the scratch baseline)")
+METHODS.register("hard", lambda T, alpha: (hard_label_loss, ("teacher",)),
+                 help="cross-entropy on the teacher's argmax (what a label-only API gives)")
+METHODS.register("soft", lambda T, alpha: (partial(_kd, T=T), ("teacher",)),
+                 help="soft targets at temperature T (alpha = 1: no true labels)")
+METHODS.register("mixed", lambda T, alpha: (partial(_mixed, T=T, alpha=alpha), ("teacher", "y")),
+                 help="alpha * soft targets + (1 - alpha) * true labels")
+METHODS.register("mse", lambda T, alpha: (logit_mse_loss, ("teacher",)),
+                 help="mean squared error on the teacher's logits (Ba & Caruana 2014)")
+METHODS.register("probs", lambda T, alpha: (partial(_probs, T=T), ("probs",)),
+                 help="soft targets at temperature T from probability vectors (an API's answers)")
+
+
+def _kd(s, t, *, T):
+    return kd_loss(s, t, T)
+
+
+def _mixed(s, t, y, *, T, alpha):
+    return distillation_loss(s, t, y, T, alpha)
+
+
+def _probs(s, p, *, T):
+    return soft_target_loss(s, p, T)
 
 
 def objective(method: str, T: float = 4.0, alpha: float = 0.5):
-    """`(loss_fn, needs)` for a method: call `loss_fn(logits, *targets)` with targets named
-    by `needs`, a tuple drawn from `"teacher"` (teacher logits), `"probs"` (probability
-    vectors, e.g. an API's answers) and `"y"` (true labels)."""
-    if method not in METHODS:
-        raise DistillError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    """`(loss_fn, needs)` for a method in `METHODS` (an unknown name is a one-line error)."""
+    make = METHODS[method]
     check_temperature(T)
     check_alpha(alpha)
-    if method == "labels":
-        return label_loss, ("y",)
-    if method == "hard":
-        return hard_label_loss, ("teacher",)
-    if method == "soft":
-        return (lambda s, t: kd_loss(s, t, T)), ("teacher",)
-    if method == "mixed":
-        return (lambda s, t, y: distillation_loss(s, t, y, T, alpha)), ("teacher", "y")
-    if method == "probs":
-        return (lambda s, p: soft_target_loss(s, p, T)), ("probs",)
-    return logit_mse_loss, ("teacher",)
+    return make(T, alpha)

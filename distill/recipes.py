@@ -18,14 +18,14 @@ import torch
 import torch.nn as nn
 
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import DATA_DIR, Dataset
+from .data import ARTIFACTS_DIR, Dataset
 from .errors import CheckpointError, DistillError
 from .losses import label_loss, objective
 from .metrics import accuracy
-from .models import Student, TeacherCNN, TeacherConfig, count_params, flops_per_example, make_student
-from .train import History, TrainConfig, fit, predict
+from .models import TeacherCNN, TeacherConfig, count_params, flops_per_example, make_copier
+from .train import History, TrainConfig, fit, fit_many, predict
 
-TEACHER_PATH = DATA_DIR / "teacher"
+TEACHER_PATH = ARTIFACTS_DIR / "teacher"
 
 # The recipe behind the committed teacher: about 4 minutes on a 2-core CPU.
 TEACHER_TRAIN = TrainConfig(epochs=10, batch_size=256, lr=3e-3, weight_decay=5e-4, optimizer="adam",
@@ -45,7 +45,8 @@ def random_hflip(X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def train_teacher(ds: Dataset, config: TeacherConfig | None = None, train: TrainConfig | None = None,
                   seed: int = 0) -> tuple[TeacherCNN, History]:
     """Train the teacher CNN on `ds.X_train` with true labels, tracking validation accuracy."""
-    config = config or TeacherConfig(in_channels=ds.input_shape[0], num_classes=ds.num_classes)
+    config = config or TeacherConfig(in_channels=ds.input_shape[0], image_size=ds.input_shape[-1],
+                                     num_classes=ds.num_classes)
     train = dataclasses.replace(train or TEACHER_TRAIN, seed=seed)
     torch.manual_seed(seed)
     teacher = TeacherCNN(config).to(memory_format=torch.channels_last)  # faster convolutions on CPU
@@ -64,7 +65,7 @@ def save_teacher(teacher: nn.Module, ds: Dataset, history: History, train: Train
         normalization={"mean": ds.mean, "std": ds.std},
         test_accuracy=test_acc, val_accuracy=history.val_accuracy[-1],
         params=count_params(teacher), flops_per_example=flops_per_example(teacher, ds.input_shape),
-        train_config=dataclasses.asdict(train) | {"seed": seed},
+        train_config=history.config or (dataclasses.asdict(train) | {"seed": seed}),  # what fit actually ran
         history={"train_loss": history.train_loss, "val_accuracy": history.val_accuracy},
         train_seconds=round(history.seconds, 1),
         trained_on=f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -90,46 +91,55 @@ def load_teacher(ds: Dataset | None = None, path: str | Path = TEACHER_PATH) -> 
     return teacher, manifest
 
 
-def train_student(X: torch.Tensor, method: str = "soft", *, y: torch.Tensor | None = None,
-                  teacher_logits: torch.Tensor | None = None, teacher_probs: torch.Tensor | None = None,
-                  width: int = 64, T: float = 4.0,
-                  alpha: float = 0.5, seed: int = 0, num_classes: int = 10, config: TrainConfig | None = None,
-                  val: tuple[torch.Tensor, torch.Tensor] | None = None, **student_config) -> tuple[Student, History]:
-    """Train a fresh student on `X` by `method` (see `distill.losses.METHODS`).
-
-    The student's initial weights and the shuffling order depend only on `seed`, so
-    students compared across methods, temperatures or transfer sets start identical.
-    """
+def _loss_and_targets(method: str, T: float, alpha: float, y, teacher_logits, teacher_probs):
     loss_fn, needs = objective(method, T, alpha)
     available = {"y": y, "teacher": teacher_logits, "probs": teacher_probs}
     missing = [n for n in needs if available[n] is None]
     if missing:
         what = {"y": "true labels", "teacher": "teacher logits", "probs": "teacher probabilities"}
         raise DistillError(f"method {method!r} needs {' and '.join(what[n] for n in missing)}")
-    student = make_student(width, seed, in_features=X[0].numel(), num_classes=num_classes, **student_config)
-    config = dataclasses.replace(config or STUDENT_TRAIN, seed=seed)
-    history = fit(student, X, tuple(available[n] for n in needs), loss_fn, config, val=val)
-    return student, history
+    return loss_fn, tuple(available[n] for n in needs)
 
 
-def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor | None = None,
+def _copier_size(family: str, size: int | None, width: int | None) -> int | None:
+    if width is not None:
+        if family != "mlp":
+            raise DistillError(f"width is the size of an mlp; for family {family!r} pass size=")
+        return width
+    return size
+
+
+def train_students(X: torch.Tensor, method: str = "soft", *, seeds: list[int], family: str = "mlp",
+                   size: int | None = None, width: int | None = None, y: torch.Tensor | None = None,
                    teacher_logits: torch.Tensor | None = None, teacher_probs: torch.Tensor | None = None,
-                   teacher_val: torch.Tensor | None = None,
-                   teacher_test: torch.Tensor | None = None, seed: int = 0, config: TrainConfig | None = None,
-                   probe: torch.Tensor | None = None, **kwargs) -> dict:
-    """Train one student and return a flat record of its setting and scores.
+                   T: float = 4.0, alpha: float = 0.5, num_classes: int = 10, config: TrainConfig | None = None,
+                   val: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[tuple[nn.Module, History]]:
+    """Train one fresh copier per seed on `X` by `method` (see `distill.losses.METHODS`), all at once.
 
-    Scores: validation and test accuracy, and (given the teacher's logits on those
-    sets) agreement with the teacher. Use validation scores to choose settings and
-    report test scores of the chosen ones. The record also keeps the validation logits
-    and test logits, for analyses that need more than one number.
+    Copier `family` (`distill.models.FAMILIES`: mlp, cnn, teacher) at `size` (`width` is the mlp's
+    size, kept for older calls). Each student's initial weights and shuffling order depend only on
+    its seed, so students compared across methods, temperatures or transfer sets start identical,
+    and each ends as `train_student` with that seed would leave it (`distill.train.fit_many`).
     """
-    student, history = train_student(X, method, y=y, teacher_logits=teacher_logits,
-                                     teacher_probs=teacher_probs, seed=seed,
-                                     num_classes=ds.num_classes, config=config, **kwargs)
+    if not seeds:
+        raise DistillError("train_students needs at least one seed")
+    loss_fn, targets = _loss_and_targets(method, T, alpha, y, teacher_logits, teacher_probs)
+    size = _copier_size(family, size, width)
+    students = [make_copier(family, size, input_shape=tuple(X.shape[1:]), num_classes=num_classes, seed=s)
+                for s in seeds]
+    config = dataclasses.replace(config or STUDENT_TRAIN, seed=seeds[0])
+    histories = fit_many(students, X, targets, loss_fn, config, seeds, val=val)
+    return list(zip(students, histories))
+
+
+def train_student(X: torch.Tensor, method: str = "soft", *, seed: int = 0, **kwargs) -> tuple[nn.Module, History]:
+    """Train one fresh copier: `train_students` with one seed (same arguments)."""
+    return train_students(X, method, seeds=[seed], **kwargs)[0]
+
+
+def _record(student: nn.Module, history: History, ds: Dataset, base: dict, teacher_val, teacher_test, probe) -> dict:
     val_logits, test_logits = predict(student, ds.X_val), predict(student, ds.X_test)
-    rec = {"method": method, "seed": seed, "n": len(X), **kwargs,
-           "val_accuracy": accuracy(val_logits, ds.y_val), "test_accuracy": accuracy(test_logits, ds.y_test),
+    rec = {**base, "val_accuracy": accuracy(val_logits, ds.y_val), "test_accuracy": accuracy(test_logits, ds.y_test),
            "seconds": history.seconds,
            "val_logits": val_logits, "test_logits": test_logits}  # for bias corrections and confusions
     if probe is not None:
@@ -139,6 +149,31 @@ def student_record(X: torch.Tensor, method: str, ds: Dataset, *, y: torch.Tensor
     if teacher_test is not None:
         rec["test_agreement"] = accuracy(test_logits, teacher_test.argmax(1))
     return rec
+
+
+def student_records(X: torch.Tensor, method: str, ds: Dataset, *, seeds: list[int], y: torch.Tensor | None = None,
+                    teacher_logits: torch.Tensor | None = None, teacher_probs: torch.Tensor | None = None,
+                    teacher_val: torch.Tensor | None = None, teacher_test: torch.Tensor | None = None,
+                    config: TrainConfig | None = None, probe: torch.Tensor | None = None, **kwargs) -> list[dict]:
+    """Train one student per seed (all at once) and return one flat record each: its setting
+    and its scores.
+
+    Scores: validation and test accuracy, and (given the teacher's logits on those sets)
+    agreement with the teacher. Use validation scores to choose settings and report test
+    scores of the chosen ones. Each record also keeps the validation and test logits, for
+    analyses that need more than one number. `kwargs` go to `train_students` (family, size,
+    width, T, alpha) and into the records.
+    """
+    trained = train_students(X, method, seeds=seeds, y=y, teacher_logits=teacher_logits, teacher_probs=teacher_probs,
+                             num_classes=ds.num_classes, config=config, **kwargs)
+    return [_record(student, history, ds, {"method": method, "seed": seed, "n": len(X), **kwargs},
+                    teacher_val, teacher_test, probe)
+            for seed, (student, history) in zip(seeds, trained)]
+
+
+def student_record(X: torch.Tensor, method: str, ds: Dataset, *, seed: int = 0, **kwargs) -> dict:
+    """`student_records` for one seed."""
+    return student_records(X, method, ds, seeds=[seed], **kwargs)[0]
 
 
 def with_known_labels(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -1,13 +1,11 @@
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
-import torch
+
+import distill  # noqa: F401  (applies the project's thread policy, distill.settings)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,7 @@ def test_student_prints_accuracy_agreement_params_seconds(tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["student", "--temperature", "0"], "temperature must be > 0"),
+    (["student", "--temperature", "0"], "temperature must be a finite number > 0"),
     (["student", "--alpha", "1.5"], "alpha must be in [0, 1]"),
     (["student", "--method", "magic"], "unknown method 'magic'"),
     (["student", "--width", "0"], "--width must be at least 1"),
@@ -98,7 +98,7 @@ def test_lm_commands_print_json():
     (("lm-student", "--output", "topk", "--sample"), "--sample applies to --output text only"),
     (("lm-student", "--queries", "0"), "--queries must be at least 1"),
     (("lm-student", "--queries", "2000000"), "the train split has 996000 problems"),
-    (("lm-student", "-T", "0"), "temperature must be > 0"),
+    (("lm-student", "-T", "0"), "temperature must be a finite number > 0"),
 ])
 def test_lm_bad_input_is_one_clear_line(args, message):
     r = run(*args)

@@ -106,7 +106,7 @@ def test_distillation_loss_is_alpha_weighted_combination():
 
 @pytest.mark.parametrize("T", [0.0, -1.0])
 def test_bad_temperature_is_a_clear_error(T):
-    with pytest.raises(DistillError, match="temperature must be > 0"):
+    with pytest.raises(DistillError, match="temperature must be a finite number > 0"):
         kd_loss(torch.zeros(1, 2), torch.zeros(1, 2), T)
 
 
@@ -157,3 +157,13 @@ def test_probs_method_needs_probabilities():
     from distill.recipes import train_student
     with pytest.raises(DistillError, match="needs teacher probabilities"):
         train_student(torch.zeros(4, 1, 28, 28), "probs")
+
+
+def test_kd_loss_written_out_equals_torch_kl_div_exactly():
+    """kd_loss spells out the KL (vmap has no batching rule for kl_div); it must stay torch's value."""
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(0)
+    for T in (1.0, 4.0, 10.0):
+        s, t = torch.randn(64, 10, generator=g) * 3, torch.randn(64, 10, generator=g) * 5
+        ref = F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True, reduction="batchmean") * T**2
+        assert torch.allclose(kd_loss(s, t, T), ref, rtol=1e-6, atol=1e-7)

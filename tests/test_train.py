@@ -68,7 +68,7 @@ def test_distillation_copies_a_teacher():
 def test_method_without_its_targets_is_a_clear_error():
     X, y = blobs(20)
     with pytest.raises(DistillError, match="method 'soft' needs teacher logits"):
-        train_student(X, "soft", y=y, in_features=16, num_classes=3)
+        train_student(X, "soft", y=y, num_classes=3)
 
 
 def test_fit_rejects_misaligned_targets_and_bad_settings():
@@ -138,3 +138,100 @@ def test_known_labels_become_one_hot_targets():
     assert out.argmax(1)[1] == 2 and out.argmax(1)[3] == 0
     assert torch.allclose(torch.softmax(out[1] / 4.0, -1), torch.tensor([0.0, 0.0, 1.0]))
     assert torch.isfinite(kd_loss(torch.randn(4, 3), out, 4.0))
+
+
+# ---- many students at once --------------------------------------------------------------------
+
+import dataclasses  # noqa: E402
+
+from distill.models import make_copier  # noqa: E402
+from distill.train import batchable, fit_many  # noqa: E402
+
+STEPS = TrainConfig(steps=25, batch_size=32, lr=3e-3, progress=False)
+
+
+def _one_at_a_time(family, size, X, targets, loss_fn, seeds, per_model=False):
+    models = []
+    for i, s in enumerate(seeds):
+        m = make_copier(family, size, input_shape=tuple(X.shape[1:]), num_classes=3, seed=s)
+        fit(m, X, tuple(t[i] for t in targets) if per_model else targets, loss_fn, dataclasses.replace(STEPS, seed=s))
+        models.append(m)
+    return models
+
+
+@pytest.mark.parametrize("family, size, tol", [("mlp", 16, 1e-5), ("cnn", 4, 1e-4)])
+def test_fit_many_matches_training_one_at_a_time(family, size, tol, monkeypatch):
+    """Same seeds -> same initial weights, same shuffling, same steps: final logits equal within `tol`
+    (float sums in another order; differences grow with the number of steps)."""
+    import distill.train as tr
+    monkeypatch.setattr(tr, "batchable", lambda models, device: True)  # force the vmapped path, CNNs too
+    X = torch.randn(150, 1, 8, 8)
+    t = torch.randn(150, 3)
+    seeds = [3, 7, 11]
+    loss_fn = lambda s, tt: kd_loss(s, tt, 2.0)  # noqa: E731
+    ref = _one_at_a_time(family, size, X, (t,), loss_fn, seeds)
+    many = [make_copier(family, size, input_shape=(1, 8, 8), num_classes=3, seed=s) for s in seeds]
+    hist = fit_many(many, X, (t,), loss_fn, STEPS, seeds)
+    for a, b in zip(ref, many):
+        assert (predict(a, X) - predict(b, X)).abs().max() < tol
+    assert len(hist) == 3 and all(h.config["seed"] == s for h, s in zip(hist, seeds))
+    assert not torch.allclose(predict(many[0], X), predict(many[1], X))  # different seeds, different students
+
+
+def test_fit_many_with_targets_per_model_and_labels():
+    X, y = blobs(120)
+    ys = torch.stack([y, (y + 1) % 3])  # two students, two different label sets
+    ref = _one_at_a_time("mlp", 8, X, (ys,), label_loss, [0, 1], per_model=True)
+    many = [make_copier("mlp", 8, input_shape=(1, 4, 4), num_classes=3, seed=s) for s in (0, 1)]
+    fit_many(many, X, (ys,), label_loss, STEPS, [0, 1], per_model=True)
+    for a, b in zip(ref, many):
+        assert (predict(a, X) - predict(b, X)).abs().max() < 1e-5
+
+
+def test_fit_many_falls_back_to_fit_for_batch_norm_and_records_validation():
+    X, y = blobs(100)
+    models = [make_copier("teacher", 4, input_shape=(1, 8, 8), num_classes=3, seed=s) for s in (0, 1)]
+    assert not batchable(models)
+    hist = fit_many(models, X.repeat(1, 1, 2, 2), (y,), label_loss, dataclasses.replace(STEPS, epochs=2, steps=None),
+                    [0, 1], val=(X.repeat(1, 1, 2, 2), y))
+    assert all(len(h.val_accuracy) == 2 for h in hist)
+    mlps = [make_copier("mlp", 8, input_shape=(1, 4, 4), num_classes=3, seed=s) for s in (0, 1)]
+    assert batchable(mlps) and not batchable([mlps[0], make_copier("mlp", 16, input_shape=(1, 4, 4), num_classes=3)])
+    hist = fit_many(mlps, X, (y,), label_loss, dataclasses.replace(STEPS, epochs=2, steps=None), [0, 1], val=(X, y))
+    assert all(len(h.val_accuracy) == 2 and len(h.train_loss) == 2 for h in hist)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda X, y: fit_many([], X, (y,), label_loss, STEPS), "at least one model (got 0)"),
+    (lambda X, y: fit_many([make_student(4, in_features=16, num_classes=3)], X, (y,), label_loss, STEPS, [1, 2]),
+     "one seed per model: 1 models, 2 seeds"),
+    (lambda X, y: fit_many([make_student(4, in_features=16, num_classes=3)] * 2, X, (y,), label_loss, STEPS, [1, 2],
+                           per_model=True), "leading dimension of 2"),
+    (lambda X, y: fit_many([make_student(4, in_features=16, num_classes=3)], X, (y[:5],), label_loss, STEPS),
+     "one row per example"),
+    (lambda X, y: fit(make_student(4, in_features=16, num_classes=3), X[:0], (y[:0],), label_loss, STEPS),
+     "training set is empty"),
+])
+def test_fit_many_bad_input_is_one_line(call, message):
+    X, y = blobs(40)
+    with pytest.raises(DistillError) as e:
+        call(X, y)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_non_finite_loss_stops_training_with_a_clear_message():
+    X, y = blobs(64)
+    t = torch.randn(64, 3)
+    t[5, 0] = float("nan")
+    with pytest.raises(DistillError, match="training loss became nan"):
+        fit(make_student(4, in_features=16, num_classes=3), X, (t,), lambda s, tt: kd_loss(s, tt, 2.0), STEPS)
+    with pytest.raises(DistillError, match="training loss became nan for seed"):
+        fit_many([make_student(4, in_features=16, num_classes=3, seed=s) for s in (0, 1)], X, (t,),
+                 lambda s, tt: kd_loss(s, tt, 2.0), STEPS, [0, 1])
+
+
+def test_history_records_the_config_actually_used():
+    X, y = blobs(64)
+    cfg = TrainConfig(steps=3, batch_size=7, lr=0.02, weight_decay=0.1, progress=False, seed=9)
+    h = fit(make_student(4, in_features=16, num_classes=3), X, (y,), label_loss, cfg)
+    assert h.config["batch_size"] == 7 and h.config["lr"] == 0.02 and h.config["seed"] == 9
