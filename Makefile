@@ -1,7 +1,9 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up, get the data, execute every notebook (full mode), render build/site/
+#               (resumable: finished notebooks are cached in build/cache/; a failed one costs only its page)
 #   make test   set up, get the data, unit tests, then every notebook in smoke mode under nbval
-# Others: make lab | make bench | make student-copy | make teacher | make lm-teacher | make notebooks | make clean
+# Others: make site (render the committed outputs, no execution) | make lab | make bench | make student-copy
+#         | make teacher | make lm-teacher | make notebooks | make clean-cache | make clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,10 +13,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 FMNIST_RAW := data/FashionMNIST/raw/train-images-idx3-ubyte
 DEBIAN_GZ  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser run test unit nbtest lab bench teacher lm-teacher notebooks student-copy clean help
+.PHONY: setup data browser run site test unit nbtest lab bench teacher lm-teacher notebooks student-copy clean clean-cache help
 
 help:
-	@sed -n '1,6p' Makefile
+	@sed -n '1,8p' Makefile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,10 @@ data: setup
 
 run: data
 	$(BIN)/python tools/build_site.py --out build
+
+# The site from the committed outputs, without executing anything (under a minute).
+site: setup
+	$(BIN)/python tools/build_site.py --out build --no-execute
 
 # The site test drives a real browser: Debian's chromium, installed here when we are root with
 # apt-get. Without one, tests/test_site.py is skipped (or fails under DISTILL_REQUIRE_BROWSER=1, as in CI).
@@ -71,7 +77,7 @@ bench: data
 
 # Retrain the committed teacher (about 4 minutes on a 2-core CPU).
 teacher: data
-	$(BIN)/python -m distill teacher --out data/teacher
+	DISTILL_THREADS=$$(nproc) $(BIN)/python -m distill teacher --out data/teacher
 
 # Retrain the committed language-model teachers (under a minute each on a 2-core CPU): answers
 # alone, and answers preceded by the working (carries).
@@ -86,6 +92,11 @@ notebooks: data
 # The students' copy: every notebook without its solution cells, in build/student/.
 student-copy: setup
 	$(BIN)/python tools/student_copy.py --out build/student
+
+# Teacher outputs and executed notebooks are cached; this shows their size and removes them.
+clean-cache:
+	@du -sh data/cache build/cache 2>/dev/null || true
+	rm -rf data/cache build/cache
 
 clean:
 	rm -rf build data/cache

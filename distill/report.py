@@ -16,6 +16,26 @@ from .errors import DistillError
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CONCLUSIONS = "## What we saw"
+SUMMARIES = ("00_",)  # notebooks that read the others' outputs: executed last, skipped by `series`
+
+
+def notebook_paths(folder: str | Path = NOTEBOOKS) -> list[Path]:
+    """The series' notebooks in reading order: `NN_topic.ipynb` in `folder`."""
+    return sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_folder() -> Path:
+    """Where the overview reads the series from: `DISTILL_RUN_DIR` (set by `make run` to the
+    notebooks it just executed), else the committed notebooks."""
+    import os
+    raw = os.environ.get("DISTILL_RUN_DIR")
+    return Path(raw) if raw else NOTEBOOKS
+
+
+def title_of(nb) -> str:
+    """The notebook's title: the first line of its first Markdown cell, without the #."""
+    first = next((c for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("#")), None)
+    return first.source.strip().splitlines()[0].lstrip("# ").strip() if first is not None else "(untitled)"
 
 
 @dataclass
@@ -47,8 +67,7 @@ def notebook_findings(path: str | Path) -> Findings:
     first = next((c for c in cells if c.cell_type == "markdown"), None)
     if first is None:
         raise DistillError(f"{path.name} has no Markdown title cell")
-    title = first.source.splitlines()[0].lstrip("# ").strip()
-    f = Findings(path.stem, title, _plain_words(first.source))
+    f = Findings(path.stem, title_of(nb), _plain_words(first.source))
     if not any(c.get("outputs") for c in cells if c.cell_type == "code"):
         raise DistillError(f"{path.name} has no saved outputs; run `make notebooks` to execute the series in full mode")
     start = next((i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith(CONCLUSIONS)), None)
@@ -71,9 +90,11 @@ def notebook_findings(path: str | Path) -> Findings:
     return f
 
 
-def series(folder: str | Path = NOTEBOOKS, skip: tuple[str, ...] = ("00_",)) -> list[Findings]:
-    """Findings of every numbered notebook in `folder`, in order (the overview itself skipped)."""
-    paths = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb") if not p.name.startswith(skip))
+def series(folder: str | Path | None = None, skip: tuple[str, ...] = SUMMARIES) -> list[Findings]:
+    """Findings of every numbered notebook in `folder` (default `run_folder()`), in order, the
+    overview itself skipped."""
+    folder = run_folder() if folder is None else folder
+    paths = [p for p in notebook_paths(folder) if not p.name.startswith(skip)]
     if not paths:
         raise DistillError(f"no notebooks found in {folder}")
     return [notebook_findings(p) for p in paths]

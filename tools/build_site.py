@@ -1,35 +1,54 @@
-"""Execute every notebook headless and render the site.
+"""Execute every notebook headless and render the site; resumable, and one failure costs one page.
 
-    python tools/build_site.py --out build        # build/notebooks/*.ipynb + build/site/*.html
-    python tools/build_site.py --inplace          # refresh the committed outputs in notebooks/
+    python tools/build_site.py --out build        # `make run`: build/notebooks/*.ipynb + build/site/*.html
+    python tools/build_site.py --no-execute       # `make site`: render the committed outputs (no execution)
+    python tools/build_site.py --inplace          # `make notebooks`: refresh the committed outputs in notebooks/
     python tools/build_site.py --smoke ...        # the same with DISTILL_SMOKE=1
-    python tools/build_site.py --no-execute       # render the committed outputs as they are (fast)
+    python tools/build_site.py notebooks/03_student_size.ipynb   # chosen notebooks only
 
-Executed notebooks are normalised (execution counts 1..N, no timing metadata, no
-progress-bar widgets), so a re-run changes only what the computation changed. A failing cell stops the build
-with one line naming the notebook and the error.
+- **Cached and resumable.** An executed notebook is kept in `build/cache/executed/`, under a key made of
+  the notebook's cells (not its outputs), every source file of `distill/`, the committed teachers,
+  the dataset files, smoke or full mode and the torch version. A second run with nothing changed
+  re-renders from the cache; after a failure, the next run starts at the notebook that failed.
+- **No per-cell timeout a healthy run can hit.** Each notebook gets a limit of `--limit-factor`
+  (default 5) times its benchmarked time in `bench/results.json` (at least 10 minutes; none when it
+  was never benchmarked). Hitting it names the notebook, the cell and the elapsed time.
+- **One failure costs one page.** The other notebooks still run and the site is still built; the
+  failed notebook's page shows what failed and how to re-run it above the outputs committed from
+  the last full run. The build then exits with status 1 after a one-screen summary.
+- **Summaries last.** The overview (00) reads the other notebooks' outputs, so it runs after them,
+  reading this run's notebooks (`DISTILL_RUN_DIR`), and it says so.
+
+Executed notebooks are normalised (execution counts 1..N, no timing metadata, no progress-bar
+widgets), so a re-run changes only what the computation changed. Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
 import html
 import json
 import os
-import re
+import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
-
+sys.path.insert(0, str(ROOT))
+from distill import report, settings  # noqa: E402
+from distill.checkpoints import atomic_write, file_sha256  # noqa: E402
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
+BENCH = ROOT / "bench" / "results.json"
+MIN_LIMIT = 600  # seconds: the least any notebook is given
 
 
 def strip_volatile(nb) -> None:
@@ -55,27 +74,106 @@ def strip_volatile(nb) -> None:
     nb.metadata.pop("widgets", None)
 
 
-def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float]:
+# ---- what a run depends on ------------------------------------------------------------------
+
+def _digest_files(h, paths) -> None:
+    for p in sorted(paths):
+        h.update(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p).encode())
+        h.update(file_sha256(p).encode() if p.is_file() else b"missing")
+
+
+def inputs_digest() -> str:
+    """Digest of everything a notebook's results depend on besides its own cells: the library's
+    sources, the committed teachers, the dataset files, and the torch and Python versions."""
+    import torch
+    h = hashlib.sha256(f"torch {torch.__version__} python {platform.python_version()}".encode())
+    _digest_files(h, (ROOT / "distill").glob("*.py"))
+    _digest_files(h, list((ROOT / "data").glob("*.safetensors")) + list((ROOT / "data").glob("*.json")))
+    _digest_files(h, (settings.data_dir() / "FashionMNIST" / "raw").glob("*-ubyte"))
+    return h.hexdigest()
+
+
+def cells_digest(nb) -> str:
+    """Digest of a notebook's cells as written (sources, types, tags), not of its outputs."""
+    cells = [(c.cell_type, c.source, sorted(c.metadata.get("tags", []))) for c in nb.cells]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def cache_key(nb, inputs: str, smoke: bool, upstream: str = "") -> str:
+    return hashlib.sha256(f"{cells_digest(nb)} {inputs} smoke={smoke} {upstream}".encode()).hexdigest()[:20]
+
+
+def read_cached(path: Path):
+    """A cached executed notebook, or None if it is missing or unreadable (then it is recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception:  # corrupt or from another nbformat: recompute, never show a wrong page
+        path.unlink(missing_ok=True)
+        return None
+    return nb
+
+
+def write_notebook(nb, path: Path) -> None:
+    atomic_write(path, lambda tmp: nbformat.write(nb, str(tmp)))
+
+
+# ---- executing one notebook ------------------------------------------------------------------
+
+@dataclass
+class Result:
+    name: str
+    status: str = "pending"     # executed | cached | committed | failed
+    seconds: float | None = None
+    error: str = ""             # one line: which cell, what, after how long
+    nb: object = None
+
+
+def benchmarked_seconds(smoke: bool) -> dict[str, float]:
+    """Each notebook's time in the last benchmark run (bench/results.json), for estimates and limits."""
+    try:
+        r = json.loads(BENCH.read_text())
+        return {k: v["smoke" if smoke else "full"]["seconds"] for k, v in r.get("notebooks", {}).items()
+                if v.get("smoke" if smoke else "full", {}).get("ok")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def execute(path: Path, limit: float | None) -> Result:
+    """Run a notebook top to bottom in a fresh kernel, within `limit` seconds in all (None: no limit)."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    seconds = time.perf_counter() - start
+    where = {"cell": None}
+
+    def remaining(cell):  # nbclient asks before each cell: the cell may use what is left of the limit
+        return None if limit is None else max(1, int(limit - (time.perf_counter() - start)))
+
+    client = NotebookClient(nb, timeout_func=remaining, kernel_name="python3", startup_timeout=300,
+                            resources={"metadata": {"path": str(path.parent)}},
+                            on_cell_start=lambda cell, cell_index: where.update(cell=cell_index))
+    result = Result(path.stem)
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError, TimeoutError, RuntimeError) as e:
+        seconds = time.perf_counter() - start
+        code_no = sum(1 for c in nb.cells[:(where["cell"] or 0) + 1] if c.cell_type == "code")
+        if isinstance(e, (CellTimeoutError, TimeoutError)):
+            what = f"hit its limit of {limit:.0f} s (raise it with --limit-factor, or --no-limit)"
+        else:
+            lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+            what = lines[-1][:300] if lines else type(e).__name__
+        result.status, result.seconds, result.nb = "failed", seconds, nb
+        result.error = f"code cell {code_no} (cell {(where['cell'] or 0) + 1}) after {seconds:.0f} s: {what}"
+        return result
+    result.seconds = time.perf_counter() - start
     strip_volatile(nb)
-    return nb, seconds
+    result.status, result.nb = "executed", nb
+    return result
 
 
-def title_and_summary(nb) -> tuple[str, str]:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
-            lines = cell.source.strip().splitlines()
-            title = lines[0].lstrip("# ").strip()
-            body = " ".join(l.strip() for l in lines[1:] if l.strip() and not l.startswith("#"))
-            body = re.sub(r"[*`]", "", body)  # plain text for the index: no markdown emphasis or code marks
-            body = body.removeprefix("In plain words. ")
-            return title, (body[:300].rsplit(" ", 1)[0] + " ...") if len(body) > 300 else body
-    return "(untitled)", ""
-
+# ---- rendering --------------------------------------------------------------------------------
 
 # Pages load their scripts from the site itself, so they render offline: files copied from npm
 # packages (the registry, cached in build/npm/). name -> (package, version, files kept, URL in the page)
@@ -109,10 +207,16 @@ def bundle(name: str, site: Path) -> str:
                   file=sys.stderr)
             return CDN[name]
         cache.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(["npm", "pack", f"{package}@{version}", "--silent", "--pack-destination", str(cache)],
-                           capture_output=True, text=True)
-        if r.returncode != 0 or not tarball.exists():
-            print(f"build_site: warning: `npm pack {package}@{version}` failed ({r.stderr.strip()[-200:]}); "
+        try:  # --prefer-offline: the npm cache first; a registry that does not answer costs 60 s, not minutes
+            r = subprocess.run(["npm", "pack", f"{package}@{version}", "--silent", "--prefer-offline",
+                                "--fetch-timeout=20000", "--fetch-retries=1", "--pack-destination", str(cache)],
+                               capture_output=True, text=True, timeout=60)
+            failed = r.returncode != 0 or not tarball.exists()
+            why = r.stderr.strip()[-200:]
+        except subprocess.TimeoutExpired:
+            failed, why = True, "no answer from the registry in 60 s"
+        if failed:
+            print(f"build_site: warning: `npm pack {package}@{version}` failed ({why}); "
                   f"pages load {package} from a CDN", file=sys.stderr)
             return CDN[name]
     tmp = dest.with_name(name + ".tmp")
@@ -134,19 +238,45 @@ def render_html(nb, out: Path, urls: dict[str, str] = CDN) -> None:
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"],
                            require_js_url=urls["requirejs"]).from_notebook_node(nb)
-    out.write_text(body, encoding="utf-8")
+    atomic_write(out, lambda tmp: tmp.write_text(body, encoding="utf-8"))
+
+
+def failure_page(committed, result: Result, path: Path):
+    """The committed notebook with a banner on top saying what failed in this run and how to re-run it."""
+    nb = copy.deepcopy(committed)
+    rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    banner = (f"<div style='border:2px solid #b00;padding:0.8em;background:#fff4f4'>\n\n"
+              f"**This notebook failed in this run of `make run`.** {html.escape(result.error)}\n\n"
+              f"Below are the outputs committed from the last full run, not from this machine. "
+              f"To re-run: `make run` again (notebooks that finished are reused from the cache) or "
+              f"`python tools/build_site.py {rel}`; the failed run's notebook, with its error, is in "
+              f"`build/failed/{path.name}`.\n\n</div>")
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
+    return nb
+
+
+def summary_of(nb) -> str:
+    """The index's one-paragraph summary of a notebook: its opening paragraph, plain text."""
+    import re
+    first = next((c for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("#")), None)
+    if first is None:
+        return ""
+    body = " ".join(ln.strip() for ln in first.source.strip().splitlines()[1:] if ln.strip() and not ln.startswith("#"))
+    body = re.sub(r"[*`]", "", body).removeprefix("In plain words. ")
+    return (body[:300].rsplit(" ", 1)[0] + " ...") if len(body) > 300 else body
 
 
 INDEX = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Distillation, measured</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Distillation, measured</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; }}
-li {{ margin-bottom: 1rem; }} .meta {{ color: #666; font-size: 0.9em; }}
+li {{ margin-bottom: 1rem; }} .meta {{ color: #666; font-size: 0.9em; }} .failed {{ color: #b00; }}
 </style></head><body>
 <h1>Distillation, measured</h1>
 <p>A student network learns from the outputs of a more capable teacher. These notebooks run
 that mechanism on public toy data (Fashion-MNIST) and measure how much capability moves across.
-Each page below was executed headless by <code>make run</code>; every number in it was computed there.</p>
+{how}</p>
 <h2>Where to start</h2>
 <ul class="paths">
 <li><b>Policy readers</b> (no code): read <a href="00_overview.html">00 · Overview</a>. It explains
@@ -166,61 +296,132 @@ discussion questions; <code>make student-copy</code> writes the notebooks withou
 </body></html>
 """
 
+STATUS_TEXT = {"executed": "ran in {s:.0f} s", "cached": "ran in {s:.0f} s (reused from the cache)",
+               "committed": "committed outputs", "failed": "FAILED in this run: showing the committed outputs"}
+
+
+def index_item(result: Result, nb) -> str:
+    s = result.seconds or 0
+    meta = STATUS_TEXT[result.status].format(s=s)
+    cls = ' class="failed"' if result.status == "failed" else ""
+    return (f'<li><a href="{result.name}.html">{html.escape(report.title_of(nb))}</a><br>{html.escape(summary_of(nb))}'
+            f'<br><span class="meta"><span{cls}>{result.name}.ipynb &middot; {meta}</span></span></li>')
+
+
+# ---- the run ----------------------------------------------------------------------------------
+
+def plan(paths: list[Path]) -> list[Path]:
+    """Reading order, except that summaries (the overview) run after the notebooks they read."""
+    return ([p for p in paths if not p.name.startswith(report.SUMMARIES)]
+            + [p for p in paths if p.name.startswith(report.SUMMARIES)])
+
+
+def minutes(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="build", help="output folder (notebooks/ and site/ go inside)")
     p.add_argument("--inplace", action="store_true", help="write executed notebooks back into notebooks/")
     p.add_argument("--smoke", action="store_true", help="run with DISTILL_SMOKE=1")
-    p.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     p.add_argument("--no-execute", action="store_true",
-                   help="render the notebooks' saved outputs without running them (for checking the site)")
-    p.add_argument("notebooks", nargs="*", help="notebook paths (default: notebooks/*.ipynb)")
+                   help="render the notebooks' committed outputs without running them (`make site`)")
+    p.add_argument("--no-cache", action="store_true", help="execute even when a cached result exists")
+    p.add_argument("--limit-factor", type=float, default=5.0,
+                   help="a notebook may take this many times its benchmarked time (at least 10 minutes)")
+    p.add_argument("--no-limit", action="store_true", help="no time limit at all")
+    p.add_argument("notebooks", nargs="*", help="notebook paths (default: notebooks/NN_*.ipynb)")
     args = p.parse_args()
+    if not args.limit_factor > 0:
+        p.error(f"--limit-factor must be > 0, got {args.limit_factor}")
 
     os.environ["DISTILL_SMOKE"] = "1" if args.smoke else "0"
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars are for live sessions, not pages (library bars)
-    paths = [Path(n) for n in args.notebooks] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(n).resolve() for n in args.notebooks] or report.notebook_paths()
+    missing = [str(q) for q in paths if not q.is_file()]
+    if missing:
+        print(f"build_site: error: no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
     out = Path(args.out)
-    nb_dir, site = out / "notebooks", out / "site"
-    if not args.inplace:
-        nb_dir.mkdir(parents=True, exist_ok=True)
-        site.mkdir(parents=True, exist_ok=True)
+    nb_dir, site, cache, failed_dir = out / "notebooks", out / "site", out / "cache" / "executed", out / "failed"
+    for d in (nb_dir, site, cache):
+        d.mkdir(parents=True, exist_ok=True)
+    # the overview reads the notebooks this run executed (committed ones when nothing executes)
+    if not args.no_execute and not args.inplace:
+        os.environ["DISTILL_RUN_DIR"] = str(nb_dir.resolve())
 
-    items, timings = [], {}
+    order = plan(paths)
+    bench = benchmarked_seconds(args.smoke)
+    inputs = "" if args.no_execute else inputs_digest()
     urls = CDN if args.inplace else {name: bundle(name, site) for name in ASSETS}
-    for path in paths:
+    results: dict[str, Result] = {}
+    keys: dict[str, str] = {}
+    t0 = time.perf_counter()
+    for i, path in enumerate(order, start=1):
+        committed = nbformat.read(path, as_version=4)
+        tag = f"[{i}/{len(order)}] {path.stem}"
         if args.no_execute:
-            nb, seconds = nbformat.read(path, as_version=4), None
+            result = Result(path.stem, "committed", None, nb=committed)
         else:
-            print(f"executing {path.name} ...", end=" ", flush=True)
-            try:
-                nb, seconds = execute(path, args.timeout)
-            except CellExecutionError as e:
-                last = [l for l in str(e).strip().splitlines() if l.strip()][-1]
-                print(f"\nbuild_site: error: {path.name} failed: {last}", file=sys.stderr)
-                return 1
-            timings[path.stem] = round(seconds, 1)
-            print(f"{seconds:.0f} s", flush=True)
+            upstream = " ".join(keys.values()) if path.name.startswith(report.SUMMARIES) else ""
+            key = keys[path.stem] = cache_key(committed, inputs, args.smoke, upstream)
+            cached = None if args.no_cache else read_cached(cache / f"{path.stem}-{key}.ipynb")
+            if cached is not None:
+                result = Result(path.stem, "cached", cached.metadata.get("distill", {}).get("seconds"), nb=cached)
+                print(f"{tag}: reused from the cache", flush=True)
+            else:
+                est = bench.get(path.stem)
+                limit = None if args.no_limit or est is None else max(MIN_LIMIT, args.limit_factor * est)
+                left = sum(bench.get(q.stem, 0) for q in order[i - 1:])
+                print(f"{tag}: started" + (f" (about {minutes(est)} when benchmarked; about {minutes(left)} "
+                                           f"left in this run)" if est else "")
+                      + (f", limit {minutes(limit)}" if limit else ", no time limit"), flush=True)
+                result = execute(path, limit)
+                if result.status == "executed":
+                    result.nb.metadata["distill"] = {"seconds": round(result.seconds, 1), "smoke": args.smoke}
+                    write_notebook(result.nb, cache / f"{path.stem}-{key}.ipynb")
+                    print(f"{tag}: done in {minutes(result.seconds)} (run so far {minutes(time.perf_counter() - t0)})",
+                          flush=True)
+                else:
+                    write_notebook(result.nb, failed_dir / path.name)
+                    print(f"{tag}: FAILED at {result.error}", flush=True)
+        results[path.stem] = result
         if args.inplace:
-            nbformat.write(nb, path)
+            if result.status in ("executed", "cached"):
+                result.nb.metadata.pop("distill", None)
+                write_notebook(result.nb, path)
             continue
-        nbformat.write(nb, nb_dir / path.name)
-        render_html(nb, site / f"{path.stem}.html", urls)
-        title, summary = title_and_summary(nb)
-        ran = f" &middot; ran in {seconds:.0f} s" if seconds is not None else " &middot; committed outputs"
-        items.append(f'<li><a href="{path.stem}.html">{html.escape(title)}</a><br>{html.escape(summary)}'
-                     f'<br><span class="meta">{path.name}{ran}</span></li>')
+        shown = failure_page(committed, result, path) if result.status == "failed" else result.nb
+        if result.status != "failed":
+            write_notebook(result.nb, nb_dir / path.name)
+        render_html(shown, site / f"{path.stem}.html", urls)
 
     if not args.inplace:
-        import platform
-        (site / "index.html").write_text(INDEX.format(
-            items="\n".join(items), built=time.strftime("%Y-%m-%d %H:%M"),
-            machine=html.escape(f"{platform.machine()}, {os.cpu_count()} CPU threads")), encoding="utf-8")
+        items = [index_item(results[q.stem], results[q.stem].nb if results[q.stem].status != "failed"
+                            else nbformat.read(q, as_version=4)) for q in paths]
+        how = ("The pages show the outputs committed from the last full run (<code>make site</code>)."
+               if args.no_execute else "Each page below was executed headless by <code>make run</code>; "
+               "every number in it was computed there.")
+        index = INDEX.format(items="\n".join(items), how=how, built=time.strftime("%Y-%m-%d %H:%M"),
+                             machine=html.escape(f"{platform.machine()}, {os.cpu_count()} CPU threads"))
+        atomic_write(site / "index.html", lambda tmp: tmp.write_text(index, encoding="utf-8"))
+        timings = {k: round(r.seconds, 1) for k, r in results.items() if r.seconds is not None}
         if timings:
-            (out / "timings.json").write_text(json.dumps({"smoke": args.smoke, "seconds": timings}, indent=2) + "\n")
-        print(f"site: {site / 'index.html'}")
-    return 0
+            atomic_write(out / "timings.json", lambda tmp: tmp.write_text(
+                json.dumps({"smoke": args.smoke, "seconds": timings}, indent=2) + "\n"))
+
+    failed = [r for r in results.values() if r.status == "failed"]
+    total = time.perf_counter() - t0
+    print(f"\n{'notebook':<24} {'status':<10} {'seconds':>8}")
+    for r in results.values():
+        print(f"{r.name:<24} {r.status:<10} {'' if r.seconds is None else f'{r.seconds:.0f}':>8}")
+    print(f"{len(results) - len(failed)} of {len(results)} notebooks ok in {minutes(total)}"
+          + ("" if args.inplace else f"; site: {site / 'index.html'}"))
+    for r in failed:
+        print(f"build_site: error: {r.name} failed at {r.error}. Its page shows the committed outputs; "
+              f"fix it and run the same command again (finished notebooks come from the cache).", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,92 @@
+"""`make run`'s builder: cached and resumable, one failed notebook costs one page, clear messages."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import ROOT, load_script
+
+bs = load_script("tools/build_site.py")
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}\n\nA test notebook.")] + [
+        nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+def _build(tmp_path, *paths, extra=()):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "build_site.py"), "--out", str(tmp_path / "out"),
+                           *extra, *map(str, paths)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_a_failed_notebook_costs_only_its_page_then_the_run_resumes(tmp_path):
+    good = _notebook(tmp_path / "01_good.ipynb", "x = 6 * 7\nprint(x)")
+    bad = _notebook(tmp_path / "02_bad.ipynb", "y = 1", "raise ValueError('the data went missing')")
+    r = _build(tmp_path, good, bad)
+    assert r.returncode == 1
+    assert "02_bad failed at code cell 2 (cell 3)" in r.stderr and "the data went missing" in r.stderr
+    assert "1 of 2 notebooks ok" in r.stdout
+    site = tmp_path / "out" / "site"
+    page = (site / "02_bad.html").read_text()
+    assert "This notebook failed in this run" in page and "the data went missing" in page
+    assert "42" in (site / "01_good.html").read_text()
+    assert "FAILED in this run" in (site / "index.html").read_text()
+    assert (tmp_path / "out" / "failed" / "02_bad.ipynb").is_file()
+    # fixed: the next run reuses the good notebook from the cache and executes only the failed one
+    _notebook(bad, "y = 1", "print('fixed')")
+    r = _build(tmp_path, good, bad)
+    assert r.returncode == 0, r.stderr
+    assert "[1/2] 01_good: reused from the cache" in r.stdout and "[2/2] 02_bad: started" in r.stdout
+    assert "fixed" in (site / "02_bad.html").read_text()
+
+
+def test_the_time_limit_names_notebook_cell_and_time(tmp_path, monkeypatch):
+    slow = _notebook(tmp_path / "03_slow.ipynb", "import time", "time.sleep(30)")
+    monkeypatch.setattr(bs, "MIN_LIMIT", 0)
+    result = bs.execute(slow, limit=3)
+    assert result.status == "failed"
+    assert result.error.startswith("code cell 2 (cell 3) after ") and "hit its limit of 3 s" in result.error
+
+
+def test_cache_key_changes_with_cells_library_teacher_and_mode(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "distill").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "distill" / "losses.py").write_text("T = 4\n")
+    (root / "data" / "teacher.safetensors").write_bytes(b"weights")
+    monkeypatch.setattr(bs, "ROOT", root)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    base = bs.cache_key(nb, bs.inputs_digest(), smoke=False)
+    assert bs.cache_key(nb, bs.inputs_digest(), smoke=False) == base            # nothing changed
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="1")]
+    assert bs.cache_key(nb, bs.inputs_digest(), smoke=False) == base            # outputs do not count
+    assert bs.cache_key(nb, bs.inputs_digest(), smoke=True) != base             # smoke mode
+    nb.cells[0].source = "print(2)"
+    assert bs.cache_key(nb, bs.inputs_digest(), smoke=False) != base            # a cell
+    nb.cells[0].source = "print(1)"
+    (root / "distill" / "losses.py").write_text("T = 2\n")
+    assert bs.cache_key(nb, bs.inputs_digest(), smoke=False) != base            # a library file
+    (root / "distill" / "losses.py").write_text("T = 4\n")
+    (root / "data" / "teacher.safetensors").write_bytes(b"other weights")
+    assert bs.cache_key(nb, bs.inputs_digest(), smoke=False) != base            # the teacher
+
+
+def test_a_corrupt_cache_entry_is_recomputed_not_shown(tmp_path):
+    path = tmp_path / "01_x-abc.ipynb"
+    path.write_text('{"cells": [')
+    assert bs.read_cached(path) is None and not path.exists()
+
+
+def test_summaries_run_last_and_missing_notebooks_are_one_line(tmp_path):
+    names = [Path(n) for n in ("00_overview.ipynb", "01_a.ipynb", "02_b.ipynb")]
+    assert [p.name for p in bs.plan(names)] == ["01_a.ipynb", "02_b.ipynb", "00_overview.ipynb"]
+    r = _build(tmp_path, tmp_path / "nope.ipynb")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no such notebook" in r.stderr
