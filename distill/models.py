@@ -1,7 +1,7 @@
 """The teacher CNN, the copier families, and how big each one is.
 
-- `TeacherCNN`: a small VGG-style convolutional network (conv-BN-ReLU blocks, each
-  followed by 2x2 max pooling, then a small fully connected head with dropout). It is the "capable model" the
+- `TeacherCNN`: a small VGG-style convolutional network (conv-BN blocks, each followed
+  by 2x2 max pooling and a ReLU, then a small fully connected head with dropout). It is the "capable model" the
   copier wants. Sized so it trains to >= 92.5% Fashion-MNIST test accuracy in a few
   minutes on a 2-core CPU.
 - `Student`: a multi-layer perceptron whose size is one knob, `width` (hidden units
@@ -52,11 +52,15 @@ class TeacherCNN(nn.Module):
         c_in = config.in_channels
         size = config.image_size
         for c_out in config.channels:
-            for _ in range(config.convs_per_block):  # (B, c_in, H, W) -> (B, c_out, H, W)
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                           nn.ReLU(inplace=True)]
+            for i in range(config.convs_per_block):  # (B, c_in, H, W) -> (B, c_out, H, W)
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
+                if i < config.convs_per_block - 1:
+                    layers.append(nn.ReLU(inplace=True))
                 c_in = c_out
-            layers.append(nn.MaxPool2d(2))  # (B, c_out, H, W) -> (B, c_out, H//2, W//2)
+            # (B, c_out, H, W) -> (B, c_out, H//2, W//2). Pool, then ReLU: the same values as ReLU then
+            # pool (both are monotone), with the ReLU on a quarter of them, so a training step is faster.
+            # Neither has weights, so checkpoints saved in the other order load unchanged.
+            layers += [nn.MaxPool2d(2), nn.ReLU(inplace=True)]
             size //= 2
         self.features = nn.Sequential(*layers)
         d = c_in * size * size
@@ -218,7 +222,7 @@ def _teacher_shaped(size, input_shape, num_classes):
 
 
 FAMILIES = Registry("copier family")
-FAMILIES.register("mlp", Family("hidden units per layer (2 layers)", (8, 1024), 64, _mlp, False),
+FAMILIES.register("mlp", Family("hidden units per layer (2 layers)", (2, 2048), 64, _mlp, False),
                   help="multi-layer perceptron, 2 hidden layers of `size` units")
 FAMILIES.register("cnn", Family("channels of the first conv layer", (2, 128), 16, _cnn, True),
                   help="small CNN: two conv-ReLU-pool blocks of `size` and 2*`size` channels, one linear layer")
