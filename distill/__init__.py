@@ -1,5 +1,13 @@
 """Run and measure model distillation: the library behind the notebooks (see docs/architecture.md)."""
 
+import sys
+
+from .errors import DistillError
 from .settings import apply_thread_policy
 
-apply_thread_policy()  # one place: PyTorch's CPU threads (DISTILL_THREADS, default auto; see distill.settings)
+try:
+    apply_thread_policy()  # one place: PyTorch's CPU threads (DISTILL_THREADS, default auto; see distill.settings)
+except DistillError as e:  # the CLI refuses to start on it (one line); a notebook goes on with `auto`
+    if sys.argv[:1] != ["-m"] and not sys.argv[0].endswith("distill"):  # not `python -m distill` / `distill`
+        print(f"distill: warning: {e}; using auto", file=sys.stderr)
+    apply_thread_policy(max(1, __import__("distill.settings").settings.usable_cores() // 2))

@@ -33,7 +33,14 @@ def _command() -> str:
 
 
 def _dump(obj: dict) -> None:
-    print(json.dumps(obj, indent=2))
+    """One JSON object on stdout; a NaN or infinite number is an error, never `NaN` in the output."""
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    except ValueError:
+        bad = [k for k, v in obj.items() if isinstance(v, float) and v != v or v in (float("inf"), float("-inf"))]
+        raise DistillError(f"the result holds non-finite numbers ({', '.join(bad) or 'nested'}); "
+                           f"training diverged: lower --lr or check the inputs") from None
+    print(text)
 
 
 def cmd_data(args) -> dict:
@@ -60,7 +67,7 @@ def cmd_student(args) -> dict:
     import dataclasses
     from .data import load_dataset, make_transfer_set, source_size
     from .metrics import evaluate
-    from .models import count_params
+    from .models import FAMILIES, count_params
     from .recipes import STUDENT_TRAIN, load_teacher, train_student, with_known_labels
     from .train import predict, teacher_outputs
     ds = load_dataset(args.dataset)
@@ -86,12 +93,12 @@ def cmd_student(args) -> dict:
     start = time.perf_counter()
     teacher_probs = teacher_logits.softmax(-1) if args.method == "probs" else None
     student, history = train_student(ts.X, args.method, y=y, teacher_logits=teacher_logits,
-                                     teacher_probs=teacher_probs, width=args.width,
+                                     teacher_probs=teacher_probs, family=args.arch, size=args.size,
                                      T=args.temperature, alpha=args.alpha, seed=args.seed,
                                      num_classes=ds.num_classes, config=config, val=(ds.X_val, ds.y_val))
     seconds = time.perf_counter() - start
     test_logits = predict(student, ds.X_test)
-    out = {"method": args.method, "width": args.width,
+    out = {"method": args.method, "arch": args.arch, "size": args.size or FAMILIES[args.arch].default,
            **({"temperature": args.temperature} if args.method in ("soft", "mixed", "probs") else {}),
            **({"alpha": args.alpha} if args.method == "mixed" else {}),
            "transfer_set": args.transfer_set, "transfer_size": n, "exclude_class": args.exclude_class,
@@ -103,8 +110,8 @@ def cmd_student(args) -> dict:
         out["excluded_class_accuracy"] = evaluate(test_logits[mask], ds.y_test[mask])["accuracy"]
     if args.out:
         from .checkpoints import save_checkpoint
-        save_checkpoint(student, args.out, dataset=ds.name, test_accuracy=out["accuracy"],
-                        command=_command())
+        save_checkpoint(student, args.out, dataset=ds.name, test_accuracy=out["accuracy"], method=args.method,
+                        train_config=history.config, command=_command())
         out["out"] = args.out
     return out
 
@@ -120,6 +127,9 @@ def cmd_evaluate(args) -> dict:
     X, y = (ds.X_test, ds.y_test) if args.split == "test" else (ds.X_val, ds.y_val)
     path = args.checkpoint or TEACHER_PATH
     model, manifest = load_checkpoint(path)
+    if manifest["architecture"] == "tiny_lm":
+        raise DistillError(f"{path} is a language model; `evaluate` scores image models (the LM is scored "
+                           f"by `python -m distill lm-student`, or distill.lm.evaluate_lm)")
     if manifest.get("dataset") not in (None, ds.name):
         raise DistillError(f"{path} was trained on {manifest.get('dataset')!r}, not {ds.name!r}")
     start = time.perf_counter()
@@ -173,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS, TRANSFER_SETS
     from .losses import METHODS
     from .lm import LM_TEACHER_PATH
+    from .models import FAMILIES
     from .recipes import TEACHER_PATH
 
     p = _Parser(prog="distill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="soft", help="; ".join(f"{k}: {v}" for k, v in METHODS.describe().items()))
     s.add_argument("--temperature", "-T", type=float, default=4.0)
     s.add_argument("--alpha", type=float, default=0.5, help="weight of the soft-target term (method mixed)")
-    s.add_argument("--width", type=int, default=64, help="hidden units per layer (the size knob)")
+    s.add_argument("--arch", default="mlp", help="the copier's family; " + "; ".join(
+        f"{k}: {v}" for k, v in FAMILIES.describe().items()))
+    s.add_argument("--size", type=int, default=None,
+                   help="the family's size knob (mlp: hidden units, cnn: channels, teacher: first-block channels); "
+                        "default: " + ", ".join(f"{k} {FAMILIES[k].default}" for k in FAMILIES))
+    s.add_argument("--width", dest="size", type=int, help=argparse.SUPPRESS)  # older name of --size for mlp
     s.add_argument("--epochs", type=int, default=10)
     s.add_argument("--lr", type=float, default=1e-3)
     s.add_argument("--seed", type=int, default=0, help="student init and shuffling")
@@ -245,25 +261,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SEED_MAX = 2**32 - 1  # numpy's seeds stop here
+
+
 def _check(args) -> None:
-    """Reject bad values before any data is loaded, with one clear message."""
+    """Reject bad values before any data is loaded or any work starts, with one clear message."""
+    import math
+    from . import settings
+    from .checkpoints import check_writable
+    from .data import TRANSFER_SETS
+    settings.policy_threads(), settings.smoke(), settings.data_dir(), settings.cache_dir()  # environment first
     from .losses import METHODS, check_alpha, check_temperature
+    from .models import FAMILIES
     from .train import pick_device
-    if getattr(args, "method", None) is not None and args.method not in METHODS:
-        raise DistillError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
+    if getattr(args, "method", None) is not None:
+        METHODS.check(args.method)
+    if getattr(args, "transfer_set", None) is not None:
+        TRANSFER_SETS.check(args.transfer_set)
+    if getattr(args, "arch", None) is not None:
+        fam = FAMILIES[args.arch]
+        if args.size is not None and not fam.sizes[0] <= args.size <= fam.sizes[1]:
+            raise DistillError(f"--size {args.size} is outside copier family {args.arch!r}'s range "
+                               f"{fam.sizes[0]} to {fam.sizes[1]} ({fam.knob})")
     if hasattr(args, "temperature"):
         check_temperature(args.temperature)
     if hasattr(args, "alpha"):
         check_alpha(args.alpha)
-    from .data import TRANSFER_SETS
-    if getattr(args, "transfer_set", None) is not None and args.transfer_set not in TRANSFER_SETS:
-        raise DistillError(f"unknown transfer set {args.transfer_set!r}; choose one of {', '.join(TRANSFER_SETS)}")
+    if hasattr(args, "lr") and not (args.lr > 0 and math.isfinite(args.lr)):
+        raise DistillError(f"--lr must be a finite number > 0, got {args.lr}")
     if getattr(args, "sample", False) and args.output != "text":
         raise DistillError("--sample applies to --output text only")
-    for name in ("epochs", "width", "transfer_size", "steps", "queries", "k", "d_model", "layers", "heads"):
+    for name in ("epochs", "transfer_size", "steps", "queries", "k", "d_model", "layers", "heads", "digits"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise DistillError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    for name, top in (("epochs", 1000), ("steps", 10**7), ("queries", 10**7), ("d_model", 4096), ("layers", 64),
+                      ("heads", 64), ("digits", 9), ("labelled", 10**7)):
+        value = getattr(args, name, None)
+        if value is not None and value > top:
+            raise DistillError(f"--{name.replace('_', '-')} must be at most {top:,}, got {value:,}")
+    for name in ("seed", "data_seed"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value <= SEED_MAX:
+            raise DistillError(f"--{name.replace('_', '-')} must be from 0 to {SEED_MAX}, got {value}")
+    if getattr(args, "labelled", None) is not None and args.labelled < 0:
+        raise DistillError(f"--labelled must be at least 0, got {args.labelled}")
+    if getattr(args, "exclude_class", None) is not None and args.exclude_class < 0:
+        raise DistillError(f"--exclude-class must be a class index >= 0, got {args.exclude_class}")
+    if getattr(args, "out", None):
+        check_writable(args.out)  # now, not after minutes of training
     if hasattr(args, "device"):
         pick_device(args.device)
 
@@ -273,12 +319,16 @@ COMMANDS = {"data": cmd_data, "teacher": cmd_teacher, "student": cmd_student, "e
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # (argparse exits 2 with one line on bad syntax)
         _check(args)
         _dump(COMMANDS[args.command](args))
     except DistillError as e:
-        print(f"distill: error: {e}", file=sys.stderr)
+        print(f"distill: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"distill: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("distill: interrupted", file=sys.stderr)

@@ -207,6 +207,13 @@ class TeacherAPI:
         if x.ndim != 4:
             raise DistillError(f"query expects a batch of images (B, C, H, W), got shape {tuple(x.shape)}; "
                                f"for one image use x.unsqueeze(0)")
+        if len(x) == 0:
+            raise DistillError("query got an empty batch: send at least one image")
+        cfg = getattr(self.model, "config", None)
+        want = (getattr(cfg, "in_channels", None), getattr(cfg, "image_size", None))
+        if None not in want and tuple(x.shape[1:]) != (want[0], want[1], want[1]):
+            raise DistillError(f"this API answers images of shape ({want[0]}, {want[1]}, {want[1]}), "
+                               f"got {tuple(x.shape[1:])}; resize them first")
         if not torch.isfinite(x).all():
             raise DistillError("query inputs contain NaN or infinite values")
 

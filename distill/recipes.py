@@ -91,6 +91,21 @@ def load_teacher(ds: Dataset | None = None, path: str | Path = TEACHER_PATH) -> 
     return teacher, manifest
 
 
+def _check_targets(n: int, num_classes: int, y, teacher_logits, teacher_probs) -> None:
+    """Labels in 0..K-1 and finite (n, K) teacher outputs, or a one-line error before training."""
+    if y is not None and len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise DistillError(f"labels must be class indices from 0 to {num_classes - 1}, got values from "
+                           f"{int(y.min())} to {int(y.max())}")
+    for name, t in (("teacher logits", teacher_logits), ("teacher probabilities", teacher_probs)):
+        if t is None:
+            continue
+        if t.ndim != 2 or t.shape[1] != num_classes:
+            raise DistillError(f"{name} must have shape (n, {num_classes}), got {tuple(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise DistillError(f"{name} hold NaN or infinite values in {int((~torch.isfinite(t)).any(1).sum())} "
+                               f"rows; the teacher or its answers are broken")
+
+
 def _loss_and_targets(method: str, T: float, alpha: float, y, teacher_logits, teacher_probs):
     loss_fn, needs = objective(method, T, alpha)
     available = {"y": y, "teacher": teacher_logits, "probs": teacher_probs}
@@ -124,6 +139,7 @@ def train_students(X: torch.Tensor, method: str = "soft", *, seeds: list[int], f
     if not seeds:
         raise DistillError("train_students needs at least one seed")
     loss_fn, targets = _loss_and_targets(method, T, alpha, y, teacher_logits, teacher_probs)
+    _check_targets(len(X), num_classes, y, teacher_logits, teacher_probs)
     size = _copier_size(family, size, width)
     students = [make_copier(family, size, input_shape=tuple(X.shape[1:]), num_classes=num_classes, seed=s)
                 for s in seeds]

@@ -90,3 +90,22 @@ def test_summaries_run_last_and_missing_notebooks_are_one_line(tmp_path):
     assert [p.name for p in bs.plan(names)] == ["01_a.ipynb", "02_b.ipynb", "00_overview.ipynb"]
     r = _build(tmp_path, tmp_path / "nope.ipynb")
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no such notebook" in r.stderr
+
+
+def test_scripts_and_event_handlers_from_notebook_content_never_reach_the_page(tmp_path):
+    nb = _notebook(tmp_path / "01_evil.ipynb", "from IPython.display import HTML, display\n"
+                   "display(HTML('<b>kept</b><img src=x onerror=\"window.pwned=2\"><script>window.pwned=3</script>'))")
+    page = nbformat.read(nb, as_version=4)
+    page.cells.insert(1, nbformat.v4.new_markdown_cell(
+        "Text with $T^2$ and a table\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n<script>window.pwned = 1</script>\n"
+        "<a href=\"javascript:window.pwned=4\">link</a>"))
+    nbformat.write(page, nb)
+    r = _build(tmp_path, nb)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "out" / "site" / "01_evil.html").read_text()
+    import re
+    tags = re.findall(r"<[a-zA-Z][^>]*>", html)  # code shown as text is escaped (&lt;...), so not a tag here
+    assert not [t for t in tags if "pwned" in t or "onerror" in t or "javascript:" in t]
+    assert "<script>window.pwned" not in html and len(re.findall(r"<script", html)) == 4  # the page's own 4
+    assert "<b>kept</b>" in html and "<table" in html and "$T^2$" in html and "MathJax" in html
+    assert "<title>01_evil</title>" in html and 'name="viewport"' in html

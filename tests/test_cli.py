@@ -44,7 +44,7 @@ def test_student_prints_accuracy_agreement_params_seconds(tmp_path):
     (["student", "--temperature", "0"], "temperature must be a finite number > 0"),
     (["student", "--alpha", "1.5"], "alpha must be in [0, 1]"),
     (["student", "--method", "magic"], "unknown method 'magic'"),
-    (["student", "--width", "0"], "--width must be at least 1"),
+    (["student", "--width", "0"], "--size 0 is outside copier family 'mlp'"),
     (["student", "--transfer-size", "99999999", "--method", "labels"], "99999999 were asked for"),
     (["evaluate", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
     (["student", "--transfer-set", "books"], "unknown transfer set 'books'"),

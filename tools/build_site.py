@@ -234,18 +234,47 @@ def bundle(name: str, site: Path) -> str:
     return url
 
 
+# What notebook content may put on a page: text, tables, figures, links, code; no scripts, no event
+# handlers, no styles or frames. The page's own scripts (MathJax, require.js) live outside <main>.
+SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em",
+             "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "main", "ol", "p", "pre", "s",
+             "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+             "tr", "u", "ul"}
+SAFE_ATTRIBUTES = {"*": ["class", "id", "title", "tabindex", "data-mime-type", "data-type", "align"],
+                   "a": ["href", "title", "class", "id"], "img": ["src", "alt", "width", "height", "class"],
+                   "td": ["colspan", "rowspan", "align", "class"], "th": ["colspan", "rowspan", "align", "class"]}
+
+
+def sanitize_page(page: str) -> str:
+    """Clean what notebook content put inside <main> (bleach, an allowlist): `<script>`, `onerror=`,
+    `javascript:` links and the like never reach the page; the page's own scripts are outside <main>."""
+    import bleach
+    start, end = page.find("<main>"), page.rfind("</main>")
+    if start < 0 or end < 0:
+        raise RuntimeError("the HTML template has no <main> element to sanitise; check nbconvert's lab template")
+    body = bleach.clean(page[start:end + len("</main>")], tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                        protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True)
+    return page[:start] + body + page[end + len("</main>"):]
+
+
+PAGE_HEAD = """<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>.distill-failed { border: 2px solid #b00; padding: 0.8em; background: #fff4f4; }</style>
+</head>"""
+
+
 def render_html(nb, out: Path, urls: dict[str, str] = CDN) -> None:
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"],
-                           require_js_url=urls["requirejs"]).from_notebook_node(nb)
-    atomic_write(out, lambda tmp: tmp.write_text(body, encoding="utf-8"))
+    body, _ = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"], require_js_url=urls["requirejs"]
+                           ).from_notebook_node(nb, resources={"metadata": {"name": report.title_of(nb)}})
+    page = sanitize_page(body).replace("</head>", PAGE_HEAD, 1)
+    atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
 
 def failure_page(committed, result: Result, path: Path):
     """The committed notebook with a banner on top saying what failed in this run and how to re-run it."""
     nb = copy.deepcopy(committed)
     rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    banner = (f"<div style='border:2px solid #b00;padding:0.8em;background:#fff4f4'>\n\n"
+    banner = (f"<div class='distill-failed'>\n\n"
               f"**This notebook failed in this run of `make run`.** {html.escape(result.error)}\n\n"
               f"Below are the outputs committed from the last full run, not from this machine. "
               f"To re-run: `make run` again (notebooks that finished are reused from the cache) or "
