@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling files below, when run or imported as a script
 from common import QUICK, ROOT, machine, matmul_peak
 from contention import contention
 from data_path import cached_outputs, data_path
@@ -130,8 +131,8 @@ def main() -> int:
     if "contention" in parts and device.type == "cpu":
         r["contention"] = contention(ds, 200)
         c = r["contention"]
-        log(f"beside a busy process: {c['slowdown']:.1f}x slower with {c['policy']['threads']} thread(s) (policy), "
-            f"{c['all_cores']['slowdown']:.1f}x with {c['all_cores']['threads']}")
+        log(f"beside a busy process: {c['slowdown']:.1f}x slower under the policy ({c['policy']['threads_busy']} "
+            f"thread(s) then), {c['all_cores']['slowdown']:.1f}x with every core; quiet cost {c['quiet_cost']:+.0%}")
     if "notebooks" in parts:
         paths = [Path(n) for n in args.notebooks] if args.notebooks else report.notebook_paths()
         if QUICK and not args.notebooks:
@@ -219,8 +220,9 @@ def table(r: dict) -> str:
         c = r["contention"]
         for name in ("policy", "all_cores"):
             v = c[name]
-            rows.append((f"beside a busy process, {v['threads']} thread(s)" + (" (policy)" if name == "policy" else ""),
-                         f"{v['slowdown']:.1f}x slower", f"{v['busy_seconds']:.2f} vs {v['alone_seconds']:.2f} s alone"))
+            rows.append((f"beside a busy process, " + ("thread policy" if name == "policy" else "every core"),
+                         f"{v['slowdown']:.1f}x slower", f"{v['busy_seconds']:.2f} s ({v['threads_busy']} threads) vs "
+                         f"{v['alone_seconds']:.2f} s alone ({v['threads_alone']} threads)"))
         rows.append(("thread policy's cost on a quiet machine", f"{c['quiet_cost']:+.0%}", ""))
     if "student_steps" in r:
         s = r["student_steps"]

@@ -270,7 +270,7 @@ def _check(args) -> None:
     from . import settings
     from .checkpoints import check_writable
     from .data import TRANSFER_SETS
-    settings.policy_threads(), settings.smoke(), settings.data_dir(), settings.cache_dir()  # environment first
+    settings.fixed_threads(), settings.smoke(), settings.data_dir(), settings.cache_dir()  # environment first
     from .losses import METHODS, check_alpha, check_temperature
     from .models import FAMILIES
     from .train import pick_device

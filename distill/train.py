@@ -25,8 +25,12 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from . import settings
 from .checkpoints import cached_tensors, tensor_digest, state_digest
 from .errors import DistillError
+
+
+ADAPT_EVERY = 200  # steps between looks at the machine's load (distill.settings.adapt_threads)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -139,6 +143,8 @@ def fit(model: nn.Module, X: torch.Tensor, targets: Sequence[torch.Tensor],
     targets = tuple(targets)
     total_steps = _check_run(cfg, X, [len(t) for t in targets])
     device = pick_device(cfg.device)
+    if device.type == "cpu":
+        settings.adapt_threads()  # the cores other processes leave free (distill.settings)
     model.to(device)
     X = X.to(device)
     targets = tuple(t.to(device) for t in targets)
@@ -173,6 +179,8 @@ def fit(model: nn.Module, X: torch.Tensor, targets: Sequence[torch.Tensor],
             total += value * len(idx)
             seen += len(idx)
             step += 1
+            if step % ADAPT_EVERY == 0 and device.type == "cpu":
+                settings.adapt_threads()
             bar.update(1)
         history.train_loss.append(total / seen)
         if val is not None:
@@ -246,6 +254,8 @@ def fit_many(models: Sequence[nn.Module], X: torch.Tensor, targets: Sequence[tor
                     dataclasses.replace(cfg, seed=s), val=val) for i, (m, s) in enumerate(zip(models, seeds))]
 
     N, n = len(models), len(X)
+    if device.type == "cpu":
+        settings.adapt_threads()
     for m in models:
         m.to(device).train()
     X = X.to(device)
@@ -280,6 +290,8 @@ def fit_many(models: Sequence[nn.Module], X: torch.Tensor, targets: Sequence[tor
             total += losses.detach() * idx.shape[1]
             seen += idx.shape[1]
             step += 1
+            if step % ADAPT_EVERY == 0 and device.type == "cpu":
+                settings.adapt_threads()
             bar.update(1)
         epoch_loss = (total / seen).tolist()
         bad = [j for j, v in enumerate(epoch_loss) if not math.isfinite(v)]

@@ -14,11 +14,12 @@ def bench():
 
 
 def test_check_targets_both_directions(bench):
-    assert bench.check("data_path_speedup", 12.0)["met"]
-    miss = bench.check("data_path_speedup", 5.0)
+    assert bench.check("data_path.speedup", 12.0)["met"]
+    miss = bench.check("data_path.speedup", 5.0)
     assert not miss["met"] and miss["by"] == "50% below the target"
-    assert bench.check("peak_rss_mb", 3000)["met"]
-    over = bench.check("peak_rss_mb", 3 * 1024 * 1.5)
+    assert bench.check("series.peak_rss_mb", 3000)["met"]
+    assert bench.check("contention.slowdown", 1.5)["met"] and not bench.check("contention.slowdown", 2.5)["met"]
+    over = bench.check("series.peak_rss_mb", 3 * 1024 * 1.5)
     assert not over["met"] and over["by"] == "50% above the target"
 
 
@@ -27,9 +28,9 @@ def test_series_targets_sum_notebooks_and_skip_failures(bench):
         "01_a": {"smoke": {"ok": True, "seconds": 10, "peak_rss_mb": 500}, "full": {"ok": True, "seconds": 100, "peak_rss_mb": 900}},
         "02_b": {"smoke": {"ok": True, "seconds": 20, "peak_rss_mb": 700}, "full": {"ok": False, "error": "boom"}}}}
     t = bench.targets(r)
-    assert t["series_smoke_seconds"]["value"] == 30 and t["series_smoke_seconds"]["met"]
-    assert "series_full_seconds" not in t  # a failed notebook makes the series total unknown, not smaller
-    assert t["peak_rss_mb"]["value"] == 900
+    assert t["series.smoke_seconds"]["value"] == 30 and t["series.smoke_seconds"]["met"]
+    assert "series.full_seconds" not in t  # a failed notebook makes the series total unknown, not smaller
+    assert t["series.peak_rss_mb"]["value"] == 900 and r["series"] == {"smoke_seconds": 30}
     text = bench.table(r | {"targets": t})
     assert any(line.startswith("02_b (full)") and "FAILED" in line and "boom" in line for line in text.splitlines())
 

@@ -40,7 +40,7 @@ def test_notebook_conventions(path):
     sources = ["".join(c["source"]) for c in code]
     params = [s for c, s in zip(code, sources) if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged `parameters`"
-    assert 'os.environ.get("DISTILL_SMOKE") == "1"' in params[0], "the smoke switch lives in the parameters cell"
+    assert "SMOKE = settings.smoke()" in params[0], "the smoke switch (distill.settings.smoke) lives in the parameters cell"
     assert code.index(next(c for c in code if "parameters" in c.get("metadata", {}).get("tags", []))) <= 1
     outputs = [o for c in code for o in c.get("outputs", [])]
     assert outputs, "commit notebooks with outputs from a full run (make notebooks)"
