@@ -95,15 +95,19 @@ def _have_idx_files(raw: Path) -> bool:
 
 
 def _extract_debian_fashion_mnist(raw: Path, source: Path) -> bool:
-    """Extract the Debian package's .gz files into torchvision's raw layout (atomically)."""
+    """Extract the Debian package's .gz files into torchvision's raw layout (each file atomically)."""
+    from .checkpoints import atomic_write
     if not all((source / f"{f}.gz").is_file() for f in _IDX_FILES):
         return False
-    raw.mkdir(parents=True, exist_ok=True)
+
+    def extract(gz: Path):
+        def write(tmp: Path):
+            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        return write
+
     for f in _IDX_FILES:
-        tmp = raw / f"{f}.tmp{os.getpid()}"
-        with gzip.open(source / f"{f}.gz", "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(tmp, raw / f)
+        atomic_write(raw / f, extract(source / f"{f}.gz"))
     return True
 
 
@@ -243,11 +247,16 @@ def _photo_patches(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
+def random_hflip(X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror a random half of the batch left-right (clothes look alike mirrored): (N, C, H, W)."""
+    flip = (torch.rand(len(X), generator=gen) < 0.5).to(X.device)
+    return torch.where(flip[:, None, None, None], X.flip(-1), X)
+
+
 def _augment(X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Heavy, label-agnostic augmentation of normalized images (N, C, H, W)."""
     n = len(X)
-    flip = torch.rand(n, generator=gen) < 0.5
-    X = torch.where(flip[:, None, None, None], X.flip(-1), X)
+    X = random_hflip(X, gen)
     shifts = torch.randint(-4, 5, (n, 2), generator=gen)
     X = torch.stack([torch.roll(x, (int(dy), int(dx)), dims=(-2, -1)) for x, (dy, dx) in zip(X, shifts)])
     contrast = 0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=gen)

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from .data import ARTIFACTS_DIR
 from .errors import DistillError
 from .losses import soft_target_loss, topk_distribution
-from .models import ARCHITECTURES, count_params
+from .models import ARCHITECTURES, count_params, evaluating
 from .registry import Registry
 from .train import TrainConfig, fit
 
@@ -249,7 +249,6 @@ class TinyLM(nn.Module):
 ARCHITECTURES.register("tiny_lm", (TinyLM, LMConfig), help="tiny transformer language model")
 
 
-@torch.no_grad()
 def generate(model: TinyLM, prompts: torch.Tensor, n_tokens: int, temperature: float = 0.0,
              seed: int = 0, batch_size: int = 4096, return_probs: bool = False):
     """Continue each prompt by `n_tokens` tokens: greedy if `temperature == 0`, else sampled.
@@ -261,26 +260,24 @@ def generate(model: TinyLM, prompts: torch.Tensor, n_tokens: int, temperature: f
         raise DistillError(f"temperature must be a finite number >= 0, got {temperature}")
     if n_tokens < 1:
         raise DistillError(f"n_tokens must be at least 1, got {n_tokens}")
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     out_ids, out_probs = [], []
-    for i in range(0, len(prompts), batch_size):
-        seq = prompts[i:i + batch_size].to(device)
-        probs = []
-        for _ in range(n_tokens):
-            logits = model(seq)[:, -1].float().cpu()  # (B, V)
-            p = logits.softmax(-1)
-            if temperature == 0:
-                nxt = logits.argmax(-1)
-            else:
-                nxt = torch.multinomial((logits / temperature).softmax(-1), 1, generator=gen).squeeze(1)
-            probs.append(p)
-            seq = torch.cat([seq, nxt.to(device)[:, None]], dim=1)
-        out_ids.append(seq[:, prompts.shape[1]:].cpu())
-        out_probs.append(torch.stack(probs, dim=1))
-    model.train(was_training)
+    with evaluating(model):  # eval mode, no gradients; the caller's mode comes back after
+        for i in range(0, len(prompts), batch_size):
+            seq = prompts[i:i + batch_size].to(device)
+            probs = []
+            for _ in range(n_tokens):
+                logits = model(seq)[:, -1].float().cpu()  # (B, V)
+                p = logits.softmax(-1)
+                if temperature == 0:
+                    nxt = logits.argmax(-1)
+                else:
+                    nxt = torch.multinomial((logits / temperature).softmax(-1), 1, generator=gen).squeeze(1)
+                probs.append(p)
+                seq = torch.cat([seq, nxt.to(device)[:, None]], dim=1)
+            out_ids.append(seq[:, prompts.shape[1]:].cpu())
+            out_probs.append(torch.stack(probs, dim=1))
     ids = torch.cat(out_ids)
     return (ids, torch.cat(out_probs)) if return_probs else ids
 

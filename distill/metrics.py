@@ -128,19 +128,17 @@ def best_setting(records: Iterable[dict], keys: tuple[str, ...], select_on: str 
 
 # ---- what a smaller model buys, and whose mistakes it makes ------------------------------
 
-from .models import flops_per_example  # noqa: E402, F401  (re-exported: the size measures live together)
 
 
 def latency(model: torch.nn.Module, input_shape: tuple[int, ...], batch_size: int = 1, repeats: int = 30,
             warmup: int = 5) -> float:
     """Median wall-clock seconds for one forward pass of a batch, in eval mode without gradients."""
     import time
+    from .models import evaluating
     p = next(model.parameters())
     x = torch.randn(batch_size, *input_shape, device=p.device, dtype=p.dtype)
-    was_training = model.training
-    model.eval()
     times = []
-    with torch.no_grad():
+    with evaluating(model):
         for i in range(warmup + repeats):
             if p.device.type == "cuda":
                 torch.cuda.synchronize()
@@ -150,7 +148,6 @@ def latency(model: torch.nn.Module, input_shape: tuple[int, ...], batch_size: in
                 torch.cuda.synchronize()
             if i >= warmup:
                 times.append(time.perf_counter() - start)
-    model.train(was_training)
     return sorted(times)[len(times) // 2]
 
 

@@ -22,6 +22,7 @@ checkpoint manifest (name + config) rebuilds the exact model without unpickling 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from math import prod
 from typing import Callable
@@ -244,6 +245,18 @@ def make_copier(family: str, size: int | None = None, *, input_shape: tuple[int,
     torch.manual_seed(seed)
     return fam.build(size, tuple(input_shape), num_classes)
 
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """`with evaluating(model):` eval mode and no gradients inside; the mode it had is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -265,14 +278,11 @@ def flops_per_example(model: nn.Module, input_shape: tuple[int, ...]) -> int:
             macs += output.numel() * module.in_features
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with evaluating(model):
             p = next(model.parameters())
             model(torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype))
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     return 2 * macs

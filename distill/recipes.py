@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import ARTIFACTS_DIR, Dataset
+from .data import ARTIFACTS_DIR, Dataset, random_hflip
 from .errors import CheckpointError, DistillError
 from .losses import label_loss, objective
 from .metrics import accuracy
@@ -34,12 +34,6 @@ TEACHER_TRAIN = TrainConfig(epochs=10, batch_size=256, lr=3e-3, weight_decay=5e-
 # Student defaults: a few seconds per run on a CPU. Notebooks override fields explicitly.
 STUDENT_TRAIN = TrainConfig(epochs=10, batch_size=128, lr=1e-3, optimizer="adam", schedule="onecycle",
                             progress=False, desc="student")
-
-
-def random_hflip(X: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of the batch left-right (clothes look alike mirrored)."""
-    flip = (torch.rand(len(X), generator=gen) < 0.5).to(X.device)
-    return torch.where(flip[:, None, None, None], X.flip(-1), X)
 
 
 def train_teacher(ds: Dataset, config: TeacherConfig | None = None, train: TrainConfig | None = None,

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from distill.report import SUMMARIES, notebook_paths
 import torch
 from conftest import load_script
 
@@ -11,7 +13,7 @@ from distill import exercises, report
 from distill.errors import DistillError
 
 ROOT = Path(__file__).resolve().parent.parent
-SERIES = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if not p.name.startswith("00_"))
+SERIES = [p for p in notebook_paths() if not p.name.startswith(SUMMARIES)]
 
 
 

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from distill.report import notebook_paths
+
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = notebook_paths()
 CONDA_NAMES = {"torch": "pytorch"}  # scikit-learn is scikit-learn on both  # PyPI name -> conda-forge name, where they differ
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from distill.report import notebook_paths
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM") or next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
@@ -90,12 +92,12 @@ def test_index_shows_learning_paths_and_links_every_notebook(site, browser):
     html = (folder / "index.html").read_text()
     for reader in ("Policy readers", "Students", "Instructors"):
         assert reader in html
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for nb in notebook_paths():
         assert f'href="{nb.stem}.html"' in html
     assert shot.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("nb", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb", notebook_paths(), ids=lambda p: p.stem)
 def test_page_loads_with_its_images_and_no_errors(site, browser, nb):
     _, base = site
     problems, images = visit(browser, f"{base}/{nb.stem}.html", base)
@@ -104,3 +106,28 @@ def test_page_loads_with_its_images_and_no_errors(site, browser, nb):
                 if c.cell_type == "code" for o in c.outputs)
     assert len(images) >= n_png > 0 or (n_png == 0 and not images)
     assert all(images), f"{nb.stem}: {images.count(False)} of {len(images)} images did not load"
+
+
+def test_a_contributed_notebook_cannot_run_script_on_the_site(site, browser, tmp_path):
+    """A notebook carrying <script>, an onerror handler and a javascript: link, rendered like every page
+    (sanitised), loads in Chromium without running any of them; its maths is still typeset."""
+    folder, base = site
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Contributed\n\nSoft targets $p_i = e^{z_i/T}$.\n\n"
+                                              "<script>window.pwned = 1</script>\n<a id='j' href=\"javascript:window.pwned=4\">x</a>"),
+                nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("display_data", data={
+                    "text/html": "<img id='bad' src='nope.png' onerror='window.pwned=2'><script>window.pwned=3</script>",
+                    "text/plain": "x"})])]
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_site
+    build_site.render_html(nb, folder / "zz_contributed.html",
+                           {n: build_site.ASSETS[n][3] if (folder / n).exists() else build_site.CDN[n] for n in build_site.ASSETS})
+    page = browser.new_page()
+    page.goto(f"{base}/zz_contributed.html", wait_until="load")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    assert page.evaluate("document.querySelector('#j') === null || !document.querySelector('#j').href.startsWith('javascript')")
+    assert page.evaluate("document.querySelectorAll('.MathJax, mjx-container, .MathJax_CHTML').length") >= 1
+    page.close()

@@ -17,6 +17,9 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from distill.checkpoints import atomic_write  # noqa: E402
+from distill.report import notebook_paths  # noqa: E402
 
 
 def placeholder(source: str) -> str:
@@ -50,14 +53,14 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "build" / "student"))
     p.add_argument("notebooks", nargs="*")
     args = p.parse_args()
-    paths = [Path(n) for n in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(n) for n in args.notebooks] or notebook_paths()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     total = 0
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         total += strip_solutions(nb)
-        nbformat.write(nb, out / path.name)
+        atomic_write(out / path.name, lambda tmp: nbformat.write(nb, str(tmp)))
     print(f"student copy: {len(paths)} notebooks, {total} solutions removed -> {out}")
     return 0
 
