@@ -78,7 +78,7 @@ def cmd_student(args) -> dict:
     if args.exclude_class is not None and args.transfer_size is None and args.transfer_set in ("train", "fewlabel"):
         n = int((ds.y_train != args.exclude_class).sum())
     ts = make_transfer_set(args.transfer_set, ds, n, seed=args.data_seed, exclude_class=args.exclude_class,
-                           labelled=min(args.labelled, n))
+                           labelled=args.labelled if args.transfer_set == "fewlabel" else min(args.labelled, n))
     y = ts.y_true  # for `labels` and `mixed`: the copier who owns the training data knows these
     teacher, _ = load_teacher(ds, args.teacher)  # even for `labels`: agreement with it is the baseline
     teacher_logits = None
@@ -308,7 +308,9 @@ def _check(args) -> None:
         raise DistillError(f"--labelled must be at least 0, got {args.labelled}")
     if getattr(args, "exclude_class", None) is not None and args.exclude_class < 0:
         raise DistillError(f"--exclude-class must be a class index >= 0, got {args.exclude_class}")
-    if getattr(args, "out", None):
+    if getattr(args, "out", None) is not None:
+        if not args.out.strip():
+            raise DistillError("--out is empty; give a checkpoint path without suffix, e.g. --out build/my_model")
         check_writable(args.out)  # now, not after minutes of training
     if hasattr(args, "device"):
         pick_device(args.device)
