@@ -134,7 +134,8 @@ def main() -> int:
         log(f"beside a busy process: {c['slowdown']:.1f}x slower under the policy ({c['policy']['threads_busy']} "
             f"thread(s) then), {c['all_cores']['slowdown']:.1f}x with every core; quiet cost {c['quiet_cost']:+.0%}")
     if "notebooks" in parts:
-        paths = [Path(n) for n in args.notebooks] if args.notebooks else report.notebook_paths()
+        from build_site import plan  # summaries (the overview) after the notebooks they read
+        paths = plan([Path(n) for n in args.notebooks] if args.notebooks else report.notebook_paths())
         if QUICK and not args.notebooks:
             paths = [p for p in paths if not p.name.startswith("00_")][:1]  # the first that trains something
         modes = ["smoke"] if QUICK else ["smoke", "full"]
