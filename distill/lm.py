@@ -260,6 +260,15 @@ def generate(model: TinyLM, prompts: torch.Tensor, n_tokens: int, temperature: f
         raise DistillError(f"temperature must be a finite number >= 0, got {temperature}")
     if n_tokens < 1:
         raise DistillError(f"n_tokens must be at least 1, got {n_tokens}")
+    vocab = model.config.vocab_size
+    if not isinstance(prompts, torch.Tensor) or prompts.ndim != 2 or prompts.dtype != torch.long:
+        raise DistillError(f"prompts must be an int64 tensor of token ids (N, L), got "
+                           f"{getattr(prompts, 'dtype', type(prompts).__name__)} {tuple(getattr(prompts, 'shape', ()))}")
+    if len(prompts) and (prompts.min() < 0 or prompts.max() >= vocab):
+        raise DistillError(f"prompt token ids must be from 0 to {vocab - 1}; encode text with lm.TOKENIZER")
+    if prompts.shape[1] + n_tokens - 1 > model.config.context:  # the last step reads all but the newest token
+        raise DistillError(f"prompt of {prompts.shape[1]} tokens + {n_tokens} new ones exceeds the model's context "
+                           f"of {model.config.context}")
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     out_ids, out_probs = [], []

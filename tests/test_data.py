@@ -62,3 +62,47 @@ def test_no_data_and_failed_download_names_the_three_ways(tmp_path, monkeypatch)
 def test_unknown_dataset():
     with pytest.raises(DistillError, match="unknown dataset 'imagenet'"):
         data.load_dataset("imagenet")
+
+
+def test_torchvision_loader_gives_the_arrays_a_plain_idx_parse_gives(tmp_path, monkeypatch):
+    """The dataset is read by torchvision's own loader; check it against parsing the idx bytes by hand."""
+    src = tmp_path / "debian"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    images, labels = rng.integers(0, 256, (40, 28, 28)), np.arange(40) % 10
+    for split in ("train", "t10k"):
+        _write_idx(src / f"{split}-images-idx3-ubyte.gz", images)
+        _write_idx(src / f"{split}-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", src)
+    Xtr, ytr, Xte, yte = data._load_mnist_like("fashion_mnist", tmp_path / "root", download=False)
+    raw = (tmp_path / "root/FashionMNIST/raw/train-images-idx3-ubyte").read_bytes()
+    by_hand = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(40, 28, 28)  # magic + 3 dims = 16 bytes
+    assert np.array_equal(Xtr, by_hand) and np.array_equal(Xtr, images) and np.array_equal(yte, labels)
+    assert Xtr.dtype == np.uint8 and ytr.dtype == np.int64
+
+
+def test_a_truncated_data_file_is_one_line(tmp_path, monkeypatch):
+    raw = tmp_path / "root/FashionMNIST/raw"
+    raw.mkdir(parents=True)
+    for f in data._IDX_FILES:
+        (raw / f).write_bytes(b"")  # zero-byte files
+    with pytest.raises(DistillError, match="cannot be read.*delete them and run `make data` again") as e:
+        data.load_dataset("fashion_mnist", root=tmp_path / "root", download=False)
+    assert "\n" not in str(e.value)
+
+
+def test_cifar_shaped_teacher_and_students_train_on_synthetic_data():
+    """The CIFAR-10 path (3x32x32) end to end on a few synthetic images: teacher, a CNN and an MLP copy."""
+    import dataclasses
+    from distill.recipes import TEACHER_TRAIN, train_student, train_teacher
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g)
+    ds = data.Dataset("cifar10", data.CIFAR10_CLASSES, X, y, X[:16], y[:16], X[:16], y[:16], 0.0, 1.0)
+    cfg = dataclasses.replace(TEACHER_TRAIN, epochs=1, batch_size=32, progress=False)
+    teacher, hist = train_teacher(ds, train=cfg)
+    assert teacher.config.image_size == 32 and teacher.config.in_channels == 3 and len(hist.val_accuracy) == 1
+    logits = teacher(X[:4])
+    for family in ("cnn", "mlp", "teacher"):
+        student, _ = train_student(X, "soft", teacher_logits=torch.randn(64, 10, generator=g), family=family,
+                                   size=4, config=dataclasses.replace(cfg, epochs=1))
+        assert student(X[:4]).shape == logits.shape == (4, 10)

@@ -140,3 +140,14 @@ def test_lm_checkpoint_round_trip(tmp_path):
     x = torch.randint(12, (2, 11))
     with torch.no_grad():
         assert torch.equal(model.eval()(x), loaded(x))
+
+
+def test_lm_teacher_manifest_records_the_settings_actually_used(tmp_path):
+    from distill.checkpoints import read_manifest
+    from distill.lm import AdditionTask, LMConfig, save_lm_teacher, train_lm_teacher
+    task = AdditionTask(digits=2, n_test=50, n_val=50)
+    model, hist = train_lm_teacher(task, LMConfig(d_model=16, n_layers=1, n_heads=2), steps=3, batch_size=17,
+                                   lr=0.01, seed=4, progress=False)
+    save_lm_teacher(model, task, hist, 3, 4, tmp_path / "lm")
+    cfg = read_manifest(tmp_path / "lm")["train_config"]
+    assert (cfg["steps"], cfg["batch_size"], cfg["lr"], cfg["seed"]) == (3, 17, 0.01, 4)
