@@ -240,7 +240,7 @@ def table(r: dict) -> str:
             return f"{v:,.0f} MB"
         if "fraction" in name or name.endswith("cost"):
             return f"{v:.0%}"
-        return f"{v:.0f}x"
+        return f"{v:.1f}x" if v < 10 else f"{v:.0f}x"
 
     for name, t in r.get("targets", {}).items():
         if name not in TARGETS:
