@@ -70,8 +70,8 @@ test: unit nbtest
 lab: data
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
 
-# Benchmarks (never part of `make test`): a table, and bench/results.json. About 30 minutes:
-# it runs every notebook in smoke and full mode. BENCH_QUICK=1 make bench: every ratio in under a minute.
+# Benchmarks (never part of `make test`): a table, and bench/results.json. About 35 minutes:
+# it runs every notebook in smoke and full mode. BENCH_QUICK=1 make bench: every ratio in about a minute.
 bench: data
 	$(BIN)/python bench/run.py
 

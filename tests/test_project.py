@@ -51,5 +51,7 @@ def test_notebook_conventions(path):
     assert [c.get("execution_count") for c in code] == list(range(1, len(code) + 1)), \
         "outputs must come from one clean top-to-bottom run (make notebooks)"
     assert not any("!pip" in s or "%pip" in s for s in sources), "no installs inside notebooks"
+    shown = " ".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/markdown", "")) for o in outputs)
+    assert not re.search(r"<(function|bound method|class) [^>]* at 0x", shown), "an object's repr was printed as prose"
     smoke_outputs = [o for o in outputs if "SMOKE MODE" in "".join(o.get("text", ""))]
     assert not smoke_outputs, "committed outputs must come from a full run, not smoke mode"
