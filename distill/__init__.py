@@ -9,5 +9,5 @@ try:
     apply_thread_policy()  # one place: PyTorch's CPU threads (DISTILL_THREADS, default auto; see distill.settings)
 except DistillError as e:  # the CLI refuses to start on it (one line); a notebook goes on with half the cores
     if sys.argv[:1] != ["-m"] and not sys.argv[0].endswith("distill"):  # not `python -m distill` / `distill`
-        print(f"distill: warning: {e}; using auto", file=sys.stderr)
+        print(f"distill: warning: {e}; using half the cores", file=sys.stderr)
     apply_thread_policy(max(1, usable_cores() // 2))
