@@ -275,8 +275,3 @@ def cached_tensors(key: dict, compute: Callable[[], dict[str, torch.Tensor]],
                                                                           "digest": _tensors_digest(result)}))
     return result
 
-
-def cache_size(cache_dir: str | Path | None = None) -> tuple[int, int]:
-    """(files, bytes) held by the teacher-output cache (`make clean-cache` removes it)."""
-    files = list(Path(cache_dir or CACHE_DIR).glob("*.safetensors"))
-    return len(files), sum(f.stat().st_size for f in files)

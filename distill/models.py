@@ -197,7 +197,6 @@ class Family:
     sizes: tuple[int, int]       # smallest and largest size
     default: int
     build: Callable[[int, tuple[int, ...], int], nn.Module]   # (size, input_shape, num_classes) -> model
-    images_only: bool            # needs (C, H, W) inputs
 
 
 def _image_shape(family: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -223,12 +222,12 @@ def _teacher_shaped(size, input_shape, num_classes):
 
 
 FAMILIES = Registry("copier family")
-FAMILIES.register("mlp", Family("hidden units per layer (2 layers)", (2, 2048), 64, _mlp, False),
+FAMILIES.register("mlp", Family("hidden units per layer (2 layers)", (2, 2048), 64, _mlp),
                   help="multi-layer perceptron, 2 hidden layers of `size` units")
-FAMILIES.register("cnn", Family("channels of the first conv layer", (2, 128), 16, _cnn, True),
+FAMILIES.register("cnn", Family("channels of the first conv layer", (2, 128), 16, _cnn),
                   help="small CNN: two conv-ReLU-pool blocks of `size` and 2*`size` channels, one linear layer")
 FAMILIES.register("teacher", Family("channels of the first block (32 = the teacher)", (4, 64), 32,
-                                    _teacher_shaped, True),
+                                    _teacher_shaped),
                   help="the teacher's own design (conv-BN blocks, dropout head), scaled by `size`")
 
 
