@@ -165,3 +165,10 @@ def shared_mistakes(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tenso
     return {"p_wrong_given_teacher_wrong": (both.sum() / t_wrong.sum().clamp_min(1)).item(),
             "same_wrong_answer": ((both & (s == t)).sum() / both.sum().clamp_min(1)).item(),
             "teacher_errors": int(t_wrong.sum()), "both_wrong": int(both.sum())}
+
+
+def cost(model: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int, float, float]:
+    """(parameters, forward FLOPs per example, seconds for 1 example, seconds for 1,000): what running it costs."""
+    from .models import count_params, flops_per_example
+    return (count_params(model), flops_per_example(model, input_shape), latency(model, input_shape, 1),
+            latency(model, input_shape, 1000, repeats=5))

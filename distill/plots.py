@@ -117,3 +117,32 @@ def temperature_explorer(logits: torch.Tensor, images: torch.Tensor, classes: Se
     return widgets.interactive(
         draw, image=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
         T=widgets.FloatLogSlider(value=1.0, base=2, min=-1, max=5, step=0.25, description="temperature"))
+
+
+def curves(ax, records: list[dict], x: str, xs: Sequence, series: dict[str, dict], value: str = "test_accuracy",
+           xscale: str | None = "log", **common):
+    """One line per named setting in `series` (label -> fields to match), `value` against `x`.
+
+    Each point is the mean over seeds, the band its 95% interval (`distill.stats.mean_interval`,
+    the series' one rule), so two bands that do not overlap differ clearly; overlapping bands
+    need the paired comparison. `common` fields are matched for every line; a line draws only the
+    points of `xs` that have records. Style a line by adding `color`/`ls` to its dict.
+    """
+    from .experiment import select
+    from .stats import mean_interval
+    lines = []
+    for label, match in series.items():
+        match = dict(match)
+        style = {k: match.pop(k) for k in ("color", "ls", "marker") if k in match}
+        pts = [(xv, [r[value] for r in select(records, **common, **match, **{x: xv})]) for xv in xs]
+        pts = [(xv, v) for xv, v in pts if v]
+        if not pts:
+            continue
+        ivals = [mean_interval(v) if len(v) > 1 else (v[0], v[0], v[0]) for _, v in pts]
+        px = [p[0] for p in pts]
+        (line,) = ax.plot(px, [i[0] for i in ivals], marker=style.pop("marker", "o"), label=label, **style)
+        ax.fill_between(px, [i[1] for i in ivals], [i[2] for i in ivals], color=line.get_color(), alpha=0.2)
+        lines.append(line)
+    if xscale:
+        ax.set_xscale(xscale)
+    return lines

@@ -1,0 +1,136 @@
+"""Run a notebook's grid of students, and read the results by the series' one statistical rule.
+
+A notebook builds one `Lab` (the dataset, a pool of transfer images with whatever the copier
+knows about them, the training budget), asks it for students setting by setting (`Lab.grid`,
+every seed of a setting trained at once by `distill.train.fit_many`), and reads the records with
+the helpers below: `values` and `compare` pair records by seed (`distill.stats.paired`),
+`choose` picks a setting on validation accuracy averaged over seeds (never test).
+
+A record is the flat dict of `distill.recipes.student_records`: the setting (method, n, family,
+size, T, alpha, ...), the seed, and the scores (val/test accuracy and agreement).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import torch
+
+from .errors import DistillError
+from .stats import Comparison, mean_interval, paired
+from .train import TrainConfig
+
+
+@dataclass
+class Lab:
+    """What every student of one experiment shares.
+
+    `X` is the pool of transfer images; a setting with `n` trains on its first n images (so a
+    smaller transfer set is a prefix of a larger one). `y`, `teacher_logits` and `teacher_probs`
+    are what the copier knows about the pool's images (rows aligned with `X`); `teacher_val` and
+    `teacher_test` (the teacher's logits on the validation and test sets) give the agreement
+    scores. `defaults` are settings every call gets unless it names them (family, size, T, ...).
+    """
+
+    ds: object
+    X: torch.Tensor
+    y: torch.Tensor | None = None
+    teacher_logits: torch.Tensor | None = None
+    teacher_probs: torch.Tensor | None = None
+    teacher_val: torch.Tensor | None = None
+    teacher_test: torch.Tensor | None = None
+    config: TrainConfig | None = None
+    defaults: dict = field(default_factory=dict)
+    seconds: float = 0.0   # training time of the last `grid`
+
+    def records(self, method: str = "soft", *, seeds: Sequence[int], n: int | None = None, **setting) -> list[dict]:
+        """One record per seed for one setting, all seeds trained at once."""
+        from .recipes import student_records
+        n = len(self.X) if n is None else int(n)
+        if not 0 < n <= len(self.X):
+            raise DistillError(f"a setting asked for {n} transfer images; the pool holds {len(self.X)}")
+        cut = lambda t: None if t is None else t[:n]  # noqa: E731
+        setting = {**self.defaults, **setting}
+        return student_records(self.X[:n], method, self.ds, seeds=list(seeds), y=cut(self.y),
+                               teacher_logits=cut(self.teacher_logits), teacher_probs=cut(self.teacher_probs),
+                               teacher_val=self.teacher_val, teacher_test=self.teacher_test, config=self.config,
+                               **setting)
+
+    def grid(self, settings: Iterable[dict], seeds: Sequence[int], desc: str = "students") -> list[dict]:
+        """Records for every setting (a dict with `method` and any of n, family, size, T, alpha), every seed.
+
+        Prints one line when done: how many students, how many seconds.
+        """
+        from .train import progress_bar
+        settings = [dict(s) for s in settings]
+        start, out = time.perf_counter(), []
+        with progress_bar(len(settings), desc=desc) as bar:
+            for s in settings:
+                out += self.records(s.pop("method", "soft"), seeds=seeds, **s)
+                bar.update()
+        self.seconds = time.perf_counter() - start
+        print(f"{desc}: {len(out)} students ({len(settings)} setting{'s' * (len(settings) != 1)} x {len(seeds)} seeds) in {self.seconds:.0f} s")
+        return out
+
+
+# ---- reading records ---------------------------------------------------------------------
+
+def select(records: Iterable[dict], **match) -> list[dict]:
+    """The records whose fields equal every `match` (a missing field never matches), by seed."""
+    out = [r for r in records if all(k in r and r[k] == v for k, v in match.items())]
+    return sorted(out, key=lambda r: r["seed"])
+
+
+def values(records: Iterable[dict], value: str = "test_accuracy", **match) -> list[float]:
+    """`value` of the matching records, ordered by seed (one per seed: a repeated seed is an error)."""
+    rows = select(records, **match)
+    if not rows:
+        raise DistillError(f"no records match {match}")
+    seeds = [r["seed"] for r in rows]
+    if len(set(seeds)) != len(seeds):
+        raise DistillError(f"{match} matches more than one record per seed; name the setting fully")
+    return [float(r[value]) for r in rows]
+
+
+def compare(records: Iterable[dict], a: dict, b: dict, names: tuple[str, str], value: str = "test_accuracy",
+            **common) -> Comparison:
+    """Setting `a` against setting `b` (each a dict of fields, plus the `common` fields), paired by seed."""
+    records = list(records)
+    ra, rb = select(records, **common, **a), select(records, **common, **b)
+    if [r["seed"] for r in ra] != [r["seed"] for r in rb]:
+        raise DistillError(f"{names[0]} and {names[1]} were not trained on the same seeds; "
+                           "a paired comparison needs both on every seed")
+    return paired(values(ra, value), values(rb, value), names)
+
+
+def choose(records: Iterable[dict], keys: Sequence[str], select_on: str = "val_accuracy", **match) -> tuple:
+    """The setting (values of `keys`) with the highest mean `select_on` over seeds, among matching records.
+
+    Validation accuracy by default: settings are chosen on validation data, test data only reports.
+    """
+    if select_on.startswith("test"):
+        raise DistillError("settings are chosen on validation data; test scores only report")
+    groups: dict[tuple, list[float]] = {}
+    for r in select(records, **match):
+        groups.setdefault(tuple(r[k] for k in keys), []).append(float(r[select_on]))
+    if not groups:
+        raise DistillError(f"no records match {match} to choose {tuple(keys)} from")
+    return max(groups, key=lambda k: sum(groups[k]) / len(groups[k]))
+
+
+def mean_ci(vals: Sequence[float], scale: float = 100.0, unit: str = "%") -> str:
+    """"85.1% (95% CI 84.6 to 85.6)": a mean over seeds with its t interval (`distill.stats`)."""
+    vals = list(vals)
+    if len(vals) < 2:
+        return f"{vals[0] * scale:.1f}{unit} (1 seed)"
+    m, lo, hi = mean_interval(vals)
+    return f"{m * scale:.1f}{unit} (95% CI {lo * scale:.1f} to {hi * scale:.1f})"
+
+
+def mean(vals: Sequence[float]) -> float:
+    vals = list(vals)
+    if not vals:
+        raise DistillError("a mean needs at least one value")
+    return sum(vals) / len(vals)
