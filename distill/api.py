@@ -299,6 +299,12 @@ def copy_method(targets: torch.Tensor) -> str:
     return "labels" if targets.ndim == 1 else "probs"
 
 
+def target_fields(targets: torch.Tensor) -> dict:
+    """What a copier learns from, named as `distill.experiment.Lab` and the recipes take it:
+    `{"y": labels}` for label answers, `{"teacher_probs": probabilities}` otherwise."""
+    return {"y": targets} if copy_method(targets) == "labels" else {"teacher_probs": targets}
+
+
 def copy_record(X: torch.Tensor, targets: torch.Tensor, ds, **kwargs) -> dict:
     """Train a copy on the API's answers (targets from `as_targets`) and score it:
     `distill.recipes.student_record` with the method the targets call for."""
@@ -326,6 +332,20 @@ def query_pool(name: str, ds, n: int, seed: int = 0) -> torch.Tensor:
 
 
 # ---- ownership test and query monitoring ------------------------------------------------
+
+def client_streams(source: str, ds, k: int, size: int, first_seed: int = 0) -> list[torch.Tensor]:
+    """`k` query streams of `size` images each, as one client would send them: random draws from
+    the validation or test split (honest users), or a transfer-set source (a copier), stream i
+    drawn with seed `first_seed + i`."""
+    if source in ("validation", "test"):
+        X = ds.X_val if source == "validation" else ds.X_test
+        if size > len(X):
+            raise DistillError(f"a stream of {size} images is longer than the {source} split ({len(X)})")
+        return [X[torch.randperm(len(X), generator=torch.Generator().manual_seed(first_seed + i))[:size]]
+                for i in range(k)]
+    from .data import make_transfer_set
+    return [make_transfer_set(source, ds, size, seed=first_seed + i).X for i in range(k)]
+
 
 def watermark_test(suspect_pred: torch.Tensor, watermark_labels: torch.Tensor, num_classes: int) -> dict:
     """Does a suspect model reproduce the watermark answers more often than chance?

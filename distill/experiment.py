@@ -31,7 +31,8 @@ class Lab:
     smaller transfer set is a prefix of a larger one). `y`, `teacher_logits` and `teacher_probs`
     are what the copier knows about the pool's images (rows aligned with `X`); `teacher_val` and
     `teacher_test` (the teacher's logits on the validation and test sets) give the agreement
-    scores. `defaults` are settings every call gets unless it names them (family, size, T, ...).
+    scores. `defaults` are settings every call gets unless it names them (family, size, T, ...);
+    `tags` are fields added to every record without reaching training (say, the query source).
     """
 
     ds: object
@@ -43,6 +44,7 @@ class Lab:
     teacher_test: torch.Tensor | None = None
     config: TrainConfig | None = None
     defaults: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
     seconds: float = 0.0   # training time of the last `grid`
 
     def records(self, method: str = "soft", *, seeds: Sequence[int], n: int | None = None, **setting) -> list[dict]:
@@ -53,10 +55,15 @@ class Lab:
             raise DistillError(f"a setting asked for {n} transfer images; the pool holds {len(self.X)}")
         cut = lambda t: None if t is None else t[:n]  # noqa: E731
         setting = {**self.defaults, **setting}
-        return student_records(self.X[:n], method, self.ds, seeds=list(seeds), y=cut(self.y),
-                               teacher_logits=cut(self.teacher_logits), teacher_probs=cut(self.teacher_probs),
-                               teacher_val=self.teacher_val, teacher_test=self.teacher_test, config=self.config,
-                               **setting)
+        y, logits, probs = cut(self.y), cut(self.teacher_logits), cut(self.teacher_probs)
+        key = (id(self.X), n, method, tuple(sorted((k, _digest(v) if isinstance(v, torch.Tensor) else v)
+                                                  for k, v in setting.items())), tuple(seeds), repr(self.config),
+               _digest(y, logits, probs), id(self.teacher_val), id(self.teacher_test), id(self.ds))
+        if key not in _MEMO:
+            _MEMO[key] = (self.X, self.ds, self.teacher_val, self.teacher_test, student_records(
+                self.X[:n], method, self.ds, seeds=list(seeds), y=y, teacher_logits=logits, teacher_probs=probs,
+                teacher_val=self.teacher_val, teacher_test=self.teacher_test, config=self.config, **setting))
+        return [{**r, **self.tags} for r in _MEMO[key][-1]]
 
     def grid(self, settings: Iterable[dict], seeds: Sequence[int], desc: str = "students") -> list[dict]:
         """Records for every setting (a dict with `method` and any of n, family, size, T, alpha), every seed.
@@ -73,6 +80,21 @@ class Lab:
         self.seconds = time.perf_counter() - start
         print(f"{desc}: {len(out)} students ({len(settings)} setting{'s' * (len(settings) != 1)} x {len(seeds)} seeds) in {self.seconds:.0f} s")
         return out
+
+
+# Students already trained in this session, by everything that shapes them: a second Lab asking for
+# the same students on identical targets (say, two API defences that leave the top answer alone,
+# seen by a copier who keeps only the top answer) gets the same records without training again.
+# The entry holds the tensors whose ids are in the key, so an id cannot be reused while it lives.
+_MEMO: dict = {}
+
+
+def _digest(*tensors) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(b"none" if t is None else repr((t.dtype, tuple(t.shape))).encode() + t.contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 # ---- reading records ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .experiment import compare, mean, mean_ci, values  # noqa: F401  (compare: the exercises use it)
-from .stats import Comparison
+from .stats import Comparison, mean_interval  # noqa: F401  (mean_interval: for the notebooks' error bars)
 
 
 def _cap(s: str) -> str:
@@ -22,20 +22,25 @@ def _cap(s: str) -> str:
 def table(records: list[dict], rows: Sequence, columns: dict[str, dict], row_key: str,
           value: str = "test_accuracy", **common) -> str:
     """A fixed-width text table: one row per value of `row_key`, one column per named setting,
-    each cell the mean over seeds in % with its 95% interval half-width."""
+    each cell the mean over seeds in % with its 95% interval half-width (blank where nothing ran;
+    a row where nothing ran is left out)."""
     from .stats import mean_interval
     head = f"{row_key:>8}  " + "  ".join(f"{name:>19}" for name in columns)
     lines = [head]
     for r in rows:
         cells = []
         for match in columns.values():
+            if not select_any(records, **common, **{row_key: r}, **match):
+                cells.append("")  # not run
+                continue
             v = values(records, value, **common, **{row_key: r}, **match)
             if len(v) > 1:
                 m, lo, hi = mean_interval(v)
                 cells.append(f"{100 * m:>11.2f} ± {100 * (hi - m):<5.2f}")
             else:
                 cells.append(f"{100 * v[0]:>11.2f} (1 seed)")
-        lines.append(f"{r:>8}  " + "  ".join(f"{c:>19}" for c in cells))
+        if any(cells):
+            lines.append(f"{r:>8}  " + "  ".join(f"{c:>19}" for c in cells))
     return "\n".join(lines)
 
 
@@ -235,3 +240,329 @@ def with_shared_mistakes(records: list[dict], teacher_test, y_test) -> list[dict
     """The records with `same_wrong_answer` and `p_wrong_given_teacher_wrong` (`distill.metrics.shared_mistakes`)."""
     from .metrics import shared_mistakes
     return [{**r, **shared_mistakes(r["test_logits"], teacher_test, y_test)} for r in records]
+
+
+# ---- 06 · through an API -------------------------------------------------------------------
+
+def queries_to_reach(runs: list[dict], budgets: Sequence[int], target: float, **match) -> float | None:
+    """Queries at which the mean test-accuracy curve (over seeds) of the matching copies first
+    reaches `target` (`distill.metrics.budget_to_reach`, log-interpolated); None if it never does."""
+    from .metrics import budget_to_reach
+    pts = [(b, mean(values(runs, n=b, **match))) for b in budgets if select_any(runs, n=b, **match)]
+    return budget_to_reach([p[0] for p in pts], [p[1] for p in pts], target)
+
+
+def _queries(q: float | None, first: int) -> str:
+    return "not reached" if q is None else f"≤ {q:,.0f}" if q <= first else f"{q:,.0f}"
+
+
+def queries_table(runs: list[dict], budgets: Sequence[int], shares: Sequence[float], teacher_acc: float,
+                  rows: dict[str, dict]) -> str:
+    """Markdown: for each named copier (label -> fields), the queries needed to reach each share of the
+    teacher's test accuracy, and the best mean accuracy it reached."""
+    head = " | ".join(f"{s:.0%} of the teacher ({100 * s * teacher_acc:.1f}%)" for s in shares)
+    out = [f"| copy | {head} | best reached |", "|---" * (len(shares) + 2) + "|"]
+    for label, match in rows.items():
+        best = max(mean(values(runs, n=b, **match)) for b in budgets if select_any(runs, n=b, **match))
+        cells = [_queries(queries_to_reach(runs, budgets, s * teacher_acc, **match), budgets[0]) for s in shares]
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {100 * best:.1f}% |")
+    return "\n".join(out)
+
+
+def api_copies(runs: list[dict], *, budgets: dict, copiers: dict, formats: dict, teacher_acc: float,
+               confidence: float, shares: Sequence[float]) -> str:
+    """06's findings. `runs`: API copies with fields source, output, n (the budget), family, size;
+    `budgets`: {source: budgets}; `copiers`: {family: size}; `formats`: {family: formats trained};
+    `confidence`: the teacher's mean top probability on the in-distribution queries."""
+    b = list(budgets["train"])
+    lo, hi = b[0], b[-1]
+    lines = []
+    for f, size in copiers.items():
+        name = FAMILY_NAMES.get(f, f)
+        if not {"probs", "label"} <= set(formats[f]):
+            continue
+        c = {n: compare(runs, dict(output="probs"), dict(output="label"), ("probabilities", "labels"),
+                        source="train", family=f, size=size, n=n) for n in b}
+        called = [n for n in b if c[n].winner == "probabilities"]
+        lines.append(f"- **{_cap(name)} copy (size {size}), probabilities vs. labels only.** At {lo:,} queries {c[lo].sentence('beat')}; "
+                     f"at {hi:,}, {c[hi].sentence('beat')}. Probabilities gave a clearly better copy at "
+                     + (f"{_list(called)} queries, {len(called)} of the {len(b)} budgets." if called else f"none of the {len(b)} budgets."))
+    targets = {s: s * teacher_acc for s in shares}
+    rows = {f"{FAMILY_NAMES.get(f, f)}, {o}": dict(source="train", family=f, size=copiers[f], output=o)
+            for f in copiers for o in formats[f]}
+    reach90 = {k: queries_to_reach(runs, b, targets[0.9], **m) for k, m in rows.items()} if 0.9 in targets else {}
+    if reach90:
+        got = {k: q for k, q in reach90.items() if q is not None}
+        if got:
+            k = min(got, key=got.get)
+            lines.append(f"- **Cheapest copy at 90% of the teacher**: the {k} copy, after {_queries(got[k], lo)} "
+                         "queries (interpolated between budgets on the mean curve). Per copier and format: "
+                         + "; ".join(f"{kk} {_queries(q, lo)}" for kk, q in reach90.items()) + ".")
+        else:
+            lines.append("- **No copy reached 90%** of the teacher's accuracy within the budgets tried.")
+    if "cnn" in copiers and "mlp" in copiers:
+        cmp = {n: compare(runs, dict(family="cnn", size=copiers["cnn"]), dict(family="mlp", size=copiers["mlp"]),
+                          ("CNN", "MLP"), source="train", output="label", n=n) for n in b}
+        cnn_wins = [n for n in b if cmp[n].winner == "CNN"]
+        mlp_wins = [n for n in b if cmp[n].winner == "MLP"]
+        lines.append(f"- **Which copy a copier should build** (label-only answers, paired by seed): the CNN was clearly "
+                     f"better at {_list(cnn_wins) + ' queries' if cnn_wins else 'no budget'}, the MLP at "
+                     f"{_list(mlp_wins) + ' queries' if mlp_wins else 'no budget'}. At {lo:,} queries {cmp[lo].sentence()}; "
+                     f"at {hi:,}, {cmp[hi].sentence()}.")
+    others = {s: max(mean(values(runs, source=s, output=o, family=f, size=copiers[f], n=n))
+                     for f in copiers for o in formats[f] for n in budgets[s]
+                     if select_any(runs, source=s, output=o, family=f, size=copiers[f], n=n))
+              for s in budgets if s != "train"}
+    if others:
+        lines.append("- **Which images the copier sends matters far more than what the API returns.** Copies trained on "
+                     + "; ".join(f"`{s}` queries reached at most {100 * v:.1f}%" for s, v in others.items())
+                     + " test accuracy (chance is 10%), whatever the format and budget.")
+    lines.append(f"- **Why labels cost so little here**: this teacher is confident (on in-distribution queries its top "
+                 f"answer holds {100 * confidence:.1f}% of the probability on average), so a full answer says little "
+                 "beyond the label.")
+    return "\n".join(lines)
+
+
+# ---- 07 · defences -------------------------------------------------------------------------
+
+def _ci_cell(v: Sequence[float]) -> str:
+    if len(v) < 2:
+        return f"{100 * v[0]:.1f}%"
+    m, lo, hi = mean_interval(v)
+    return f"{100 * m:.1f}% ± {100 * (hi - m):.1f}"
+
+
+def defence_scorecard(runs: list[dict], users: dict, *, defences: Sequence[str], copiers: dict, budgets: dict,
+                      n_test: int) -> str:
+    """07's scorecard in Markdown: per defence, users' accuracy and calibration error, and each
+    copy's fidelity (agreement with the teacher on test images, mean ± 95% CI half-width)."""
+    cols = [(f, copiers[f], c, n) for f in copiers for n in budgets[f] for c in ("naive", "adaptive")]
+    head = " | ".join(f"{f} {c}, {n:,} q." for f, _, c, n in cols)
+    out = [f"Users: top-1 accuracy and calibration error (ECE) on the {n_test:,} test images. Copies: agreement with the "
+           f"teacher on the test images (fidelity), mean ± half-width of the 95% interval over "
+           f"{len(values(runs, 'test_agreement', defence=defences[0], copier='naive', family=cols[0][0], n=cols[0][3]))} seeds; "
+           "q. = queries.", "", f"| defence | users' accuracy | users' ECE | {head} |", "|---" * (3 + len(cols)) + "|"]
+    for d in defences:
+        acc, ece = users[d]
+        cells = [_ci_cell(values(runs, "test_agreement", defence=d, copier=c, family=f, size=s, n=n)) for f, s, c, n in cols]
+        out.append(f"| {d} | {100 * acc:.2f}% | {'—' if ece is None else f'{ece:.3f}'} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def defences(runs: list[dict], users: dict, changed: dict, *, defences: Sequence[str], copiers: dict, budgets: dict,
+             wm_runs: list[dict], passes: dict, wm_queries: int, marked: int, flagged: dict, attacks: Sequence[str],
+             fpr: float) -> str:
+    """07's findings. The first of `defences` is the undefended API; names starting with "rounded",
+    "noise" and "watermark" are those defences. Fidelity comparisons pair each defence with no
+    defence by seed (same queries, same initial weights)."""
+    none, rest = defences[0], list(defences[1:])
+    by = {d.split()[0]: d for d in defences}
+    parts = []
+    for f, s in copiers.items():
+        n = max(budgets[f])
+        hurt = {d: compare(runs, dict(defence=d), dict(defence=none), (f"*{d}*", "no defence"), value="test_agreement",
+                           copier="naive", family=f, size=s, n=n) for d in rest}
+        adapt = {d: compare(runs, dict(defence=d, copier="adaptive"), dict(defence=none, copier="naive"),
+                            (f"the adaptive copy against *{d}*", "the naive copy without defence"), value="test_agreement",
+                            family=f, size=s, n=n) for d in rest}
+        lowered = [d for d in rest if hurt[d].winner == "no defence"]
+        worst = min(rest, key=lambda d: hurt[d].diff)
+        base = mean_ci(values(runs, "test_agreement", defence=none, copier="naive", family=f, size=s, n=n))
+        still_lower = [d for d in rest if adapt[d].winner == "the naive copy without defence"]
+        parts.append(
+            f"- **{_cap(FAMILY_NAMES.get(f, f))} copy, {n:,} queries.** Without a defence the copy agrees with the teacher on "
+            f"{base} of test images. Against a naive copier, {len(lowered)} of {len(rest)} defences lowered fidelity "
+            f"clearly{' (' + ', '.join(f'*{d}*' for d in lowered) + ')' if lowered else ''}; the strongest, *{worst}*: "
+            f"{hurt[worst].sentence('keeps fidelity above')}. "
+            f"An adaptive copier who keeps only the top answer stayed clearly below the undefended copy against "
+            f"{len(still_lower)} of {len(rest)} defences; against *{worst}*: {adapt[worst].sentence('beats')}.")
+    prevention = ("**Prevention.** Fidelity is the share of test images on which the copy gives the teacher's answer; "
+                  "each comparison pairs a defence with no defence by seed.\n\n" + "\n".join(parts)
+                  + "\n\nEvery defence here must keep the top answer right for users, and the top answer alone makes a "
+                  "good copy (notebook 06).")
+    rounded, noise, wm = by.get("rounded"), by.get("noise"), by.get("watermark")
+    price = [f"**Price for users.** Without a defence users get {100 * users[none][0]:.2f}% top-1 accuracy."]
+    keep = [d for d in rest if changed[d] == 0]
+    if keep:
+        price.append(f"{_list([f'*{d}*' for d in keep])} never changed the top answer; they cost users the confidence "
+                     "information (label only: all of it).")
+    if rounded:
+        price.append(f"Rounding changed the top answer on {100 * changed[rounded]:.2f}% of images through ties "
+                     f"(accuracy {100 * users[rounded][0]:.2f}%).")
+    if noise and users[noise][1] is not None and users[none][1] is not None:
+        price.append(f"Noise changed {100 * changed[noise]:.2f}% of top answers and moved the calibration error from "
+                     f"{users[none][1]:.3f} to {users[noise][1]:.3f}.")
+    if wm:
+        price.append(f"The watermark costs {100 * (users[none][0] - users[wm][0]):.2f} points of accuracy, by design.")
+    steps = sorted(passes)
+    wm_cmp = {st: compare(wm_runs, dict(who="copy"), dict(who="independent"), ("the copy", "the independent model"),
+                          value="match_rate", steps=st) for st in steps}
+    repeats = [st for st in steps if wm_cmp[st].winner == "the copy"]
+    p_max = {st: max(values(wm_runs, "p_value", who="copy", steps=st)) for st in steps}
+    proven = [st for st in steps if p_max[st] < 0.001]
+    evidence = (f"**Evidence after the fact.** Of {wm_queries:,} queries, {marked} got a watermark answer. Trained for "
+                f"{passes[steps[0]]:.0f} passes over them, the copy repeated "
+                f"{mean_ci(values(wm_runs, 'match_rate', who='copy', steps=steps[0]))} of the watermark answers; for "
+                f"{passes[steps[-1]]:.0f} passes, {mean_ci(values(wm_runs, 'match_rate', who='copy', steps=steps[-1]))}. "
+                f"The copy repeated clearly more of them than an independently trained model at "
+                f"{len(repeats)} of {len(steps)} training lengths; at {passes[steps[-1]]:.0f} passes, "
+                f"{wm_cmp[steps[-1]].sentence('repeats more of them than')}. "
+                + (f"The owner's test gave p < 0.001 for every seed's copy from {passes[proven[0]]:.0f} passes on. "
+                   if proven else "The owner's test never reached p < 0.001 for every seed. ")
+                + "A watermark identifies only copies that memorised individual answers; a copier who trains briefly on "
+                "many queries, like those in the scorecard, leaves little of this evidence.")
+    honest = flagged["reference", "honest users (test images)"]
+    monitoring = (f"**Monitoring.** Calibrated for a {100 * fpr:.0f}% false-alarm rate on legitimate validation traffic, "
+                  f"the distance test flagged {100 * honest:.0f}% of honest users' streams and caught " + ", ".join(f"{a} {100 * flagged['reference', f'copier: {a}']:.0f}%" for a in attacks)
+                  + " of copier streams. PRADA's normality test caught "
+                  + ", ".join(f"{a} {100 * flagged['normality', f'copier: {a}']:.0f}%" for a in attacks)
+                  + ". No test can tell a copier sending natural in-distribution images from an honest user: that is "
+                  "the copier notebook 06 shows to be the most effective.")
+    return "\n\n".join([prevention, " ".join(price), evidence, monitoring])
+
+
+# ---- 04 · transfer data ----------------------------------------------------------------------
+
+def best_size(runs: list[dict], sizes: Sequence[int], **match) -> int:
+    """The transfer-set size with the highest mean validation accuracy over seeds (never test)."""
+    from .experiment import choose
+    return choose([r for r in runs if r["n"] in sizes], ("n",), **match)[0]
+
+
+def transfer_table(runs: list[dict], sources: Sequence[str], sizes: dict, families: dict, teacher_acc: float,
+                   describe: dict) -> str:
+    """Markdown: per source and copy, the size chosen on validation and the test accuracy there."""
+    out = ["| source | what the copier sends | copy | size (chosen on validation) | test accuracy | of the teacher's |",
+           "|---|---|---|---|---|---|"]
+    for name in sources:
+        for f, s in families.items():
+            if not select_any(runs, source=name, family=f):
+                continue
+            n = best_size(runs, sizes[name], source=name, family=f)
+            v = values(runs, source=name, family=f, size=s, n=n)
+            out.append(f"| `{name}` | {describe[name]} | {FAMILY_NAMES.get(f, f)} | {n:,} | {mean_ci(v)} | "
+                       f"{mean(v) / teacher_acc:.0%} |")
+    return "\n".join(out)
+
+
+def transfer_data(runs: list[dict], *, sources: Sequence[str], sizes: dict, families: dict, teacher_acc: float,
+                  seed_size: int) -> str:
+    """04's findings (needs the sources train, heldout, digits, photos, noise, mixup, augment for
+    every sentence; leaves out a sentence whose sources did not run)."""
+    mlp = dict(family="mlp", size=families["mlp"])
+    best = {name: best_size(runs, sizes[name], source=name, **mlp) for name in sources}
+    acc = {name: mean(values(runs, source=name, n=best[name], **mlp)) for name in sources}
+    lines = []
+    if "train" in sources:
+        lines.append(f"- **Without any labels**, the teacher's own training images (`train`) gave the MLP copy "
+                     f"{mean_ci(values(runs, source='train', n=best['train'], **mlp))} at {best['train']:,} images "
+                     "(the size validation chose).")
+    if {"train", "heldout"} <= set(sources):
+        n = max(set(sizes["heldout"]) & set(sizes["train"]))
+        c = compare(runs, dict(source="heldout"), dict(source="train"), ("fresh images of the same kind", "the teacher's "
+                    "training images"), n=n, **mlp)
+        lines.append(f"- **Fresh images of the same kind** (`heldout`, {n:,} images): {c.sentence('beat')}.")
+    outside = [s for s in ("digits", "photos", "noise") if s in sources]
+    if outside and "train" in sources:
+        o = max(outside, key=acc.get)
+        n = max(n for n in sizes[o] if n in sizes["train"])
+        c = compare(runs, dict(source="train"), dict(source=o), ("task-like images", f"`{o}`"), n=n, **mlp)
+        lines.append(f"- **Other domains and noise:** the best of them for the MLP copy, `{o}`, reached {100 * acc[o]:.1f}% "
+                     f"(chance is 10%). At {n:,} images, {c.sentence('beat')}.")
+    stretched = [s for s in ("mixup", "augment") if s in sources]
+    if stretched and "train" in sources and seed_size in sizes["train"]:
+        st = max(stretched, key=acc.get)
+        n = best[st]
+        lines.append(f"- **A tiny seed set stretched** ({seed_size} real images): `{st}` reached {100 * acc[st]:.1f}% at "
+                     f"{n:,} images, against {mean_ci(values(runs, source='train', n=seed_size, **mlp))} for the same "
+                     f"{seed_size} images sent as they are.")
+    if "cnn" in families:
+        cnn = dict(family="cnn", size=families["cnn"])
+        calls = []
+        for name in sources:
+            common = [n for n in sizes[name] if select_any(runs, source=name, n=n, **cnn)]
+            if common:
+                n = max(common)
+                c = compare(runs, cnn, mlp, ("the CNN copy", "the MLP copy"), source=name, n=n)
+                calls.append(f"`{name}` ({n:,} images): {c.sentence()}")
+        if calls:
+            lines.append("- **The copy a copier would build.** The small CNN against the MLP on the same images: "
+                         + "; ".join(calls) + ".")
+    if "train" in sources and outside:
+        o = max(outside, key=acc.get)
+        big = max(sizes["train"])
+        best_cnn = {name: mean(values(runs, source=name, family="cnn", size=families["cnn"], n=max(n for n in sizes[name]
+                    if select_any(runs, source=name, n=n, family="cnn"))))
+                    for name in sources if "cnn" in families and select_any(runs, source=name, family="cnn")}
+        strongest = {name: max(acc[name], best_cnn.get(name, 0.0)) for name in sources}
+        lines.append(f"\n**For policy readers.** \"Without the original training data\" is true here, but incomplete: the "
+                     f"copier needs *inputs* that resemble the original's task. With up to {big:,} unlabelled task-like "
+                     f"images the best copy reached {strongest['train'] / teacher_acc:.0%} of the teacher's accuracy; with "
+                     f"unrelated images or noise, at most {max(strongest[s] for s in outside) / teacher_acc:.0%} "
+                     "(chance is 10%). These copiers send random images from a fixed source; copiers who *choose* "
+                     "their queries are not tested here.")
+    return "\n".join(lines)
+
+
+# ---- 05 · the never-seen class -------------------------------------------------------------
+
+def never_seen(rows: list[dict], two: list[dict], *, classes: Sequence[int], class_names: Sequence[str],
+               teacher_per_class: Sequence[float], two_classes: Sequence[int], sizes: dict, T_one: float,
+               T_two: float, teacher_acc: float) -> str:
+    """05's findings. `rows`: one record per withheld class, method (hard/soft) and seed with the
+    scores of `distill.metrics.withheld_scores`; `two`: the two-class variant, records with method,
+    size, seed and the same scores (soft at `T_two` only); `sizes`: {size: parameter count}."""
+    seeds = sorted({r["seed"] for r in rows})
+    # per seed, the mean over withheld classes: one paired value per seed and method
+    per_seed = {(m, key): [mean([r[key] for r in rows if r["method"] == m and r["seed"] == s]) for s in seeds]
+                for m in ("hard", "soft") for key in ("withheld", "withheld_corrected")}
+    avg = [{"method": m, "seed": s, "score": per_seed[(m, "withheld_corrected")][i]} for m in ("hard", "soft")
+           for i, s in enumerate(seeds)]
+    one = compare(avg, dict(method="soft"), dict(method="hard"), ("soft targets", "hard labels"), value="score")
+    by_class = {c: mean([r["withheld_corrected"] for r in rows if r["method"] == "soft" and r["class"] == c]) for c in classes}
+    best, worst = max(classes, key=by_class.get), min(classes, key=by_class.get)
+    lines = [f"- **One class withheld** (averaged over the {len(classes)} classes, {len(seeds)} seeds each; soft targets at "
+             f"T = {T_one:g}, chosen on validation), test accuracy on the class the student never saw: hard labels "
+             f"{100 * mean(per_seed[('hard', 'withheld')]):.1f}%, soft targets {100 * mean(per_seed[('soft', 'withheld')]):.1f}%; "
+             f"with the bias chosen on validation, hard labels {100 * mean(per_seed[('hard', 'withheld_corrected')]):.1f}% and "
+             f"soft targets **{100 * mean(per_seed[('soft', 'withheld_corrected')]):.1f}%**: {one.sentence('beat')}. The teacher "
+             f"gets {100 * mean([teacher_per_class[c] for c in classes]):.1f}% of these classes right. Best withheld class "
+             f"with soft targets and bias: {class_names[best]} ({100 * by_class[best]:.1f}%); worst: {class_names[worst]} "
+             f"({100 * by_class[worst]:.1f}%).",
+             ]
+    if mean(per_seed[("hard", "withheld")]) > 0:
+        lines.append("- Hard labels are not zero because the teacher sometimes *names* the missing class for images of "
+                     "other classes (its own mistakes, e.g. shirts called T-shirts); soft targets add the small "
+                     "probabilities it gives that class on every image.")
+    names = " and ".join(class_names[k] for k in two_classes)
+    for size, params in sizes.items():
+        c = compare(two, dict(method="soft"), dict(method="hard"), ("soft targets", "hard labels"),
+                    value="withheld_corrected", size=size)
+        lines.append(f"- **Only two classes** ({names}), MLP of {params:,} parameters, on the eight classes never seen, "
+                     f"after the bias correction: soft targets (T = {T_two:g}) "
+                     f"{mean_ci(values(two, 'withheld_corrected', method='soft', size=size))}, hard labels "
+                     f"{mean_ci(values(two, 'withheld_corrected', method='hard', size=size))}: {c.sentence('beat')}.")
+    big = max(sizes)
+    c_big = compare(two, dict(method="soft"), dict(method="hard"), ("soft", "hard"), value="withheld_corrected", size=big)
+    if c_big.winner == "soft":
+        lines.append("  Soft targets did clearly better with the larger student, as in the paper.")
+    else:
+        lines.append("  Unlike in the paper, soft targets did not clearly beat hard labels even with the larger student. "
+                     "(A possible reason, not tested here: the paper's MNIST teacher was nearly perfect, while this one is "
+                     f"wrong on {100 * (1 - teacher_acc):.1f}% of test images, and its mislabelled images already teach the "
+                     "hard-label student something.)")
+    if one.winner == "soft targets":
+        policy = ("A copier does not need examples of everything the original can do: with probabilities and one "
+                  "adjustment chosen on a small labelled set, the copy recognised a category it never queried "
+                  f"{100 * mean(per_seed[('soft', 'withheld_corrected')]):.0f}% of the time, against "
+                  f"{100 * mean(per_seed[('hard', 'withheld_corrected')]):.0f}% from labels alone.")
+    else:
+        policy = f"In this run probabilities did not clearly leak more about a never-queried category than labels did ({one.sentence('beat')})."
+    return "\n".join(lines) + "\n\n**For policy readers.** " + policy
+
+
+def with_withheld_scores(records: list[dict], ds, biases: Sequence[float], classes: Sequence[int] | None = None) -> list[dict]:
+    """The records with `distill.metrics.withheld_scores` for `classes` (default: each record's own "class")."""
+    from .metrics import withheld_scores
+    return [{**r, **withheld_scores(r["val_logits"], r["test_logits"], ds.y_val, ds.y_test,
+                                    [r["class"]] if classes is None else classes, biases)} for r in records]

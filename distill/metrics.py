@@ -172,3 +172,34 @@ def cost(model: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int
     from .models import count_params, flops_per_example
     return (count_params(model), flops_per_example(model, input_shape), latency(model, input_shape, 1),
             latency(model, input_shape, 1000, repeats=5))
+
+
+# ---- classes a student never saw (Hinton et al. 2015, section 3) -------------------------
+
+def with_bias(logits: torch.Tensor, classes: Sequence[int], b: float) -> torch.Tensor:
+    """`logits` with `b` added to the scores of `classes` (the paper's correction for classes the
+    student never saw in its transfer set)."""
+    out = logits.clone()
+    out[:, list(classes)] += b
+    return out
+
+
+def choose_bias(val_logits: torch.Tensor, y_val: torch.Tensor, classes: Sequence[int], biases: Sequence[float]) -> float:
+    """The bias with the best overall validation accuracy (ties: the smallest). Never test data."""
+    if not biases:
+        raise DistillError("choose_bias needs at least one candidate bias")
+    return max(biases, key=lambda b: (accuracy(with_bias(val_logits, classes, b), y_val), -b))
+
+
+def withheld_scores(val_logits: torch.Tensor, test_logits: torch.Tensor, y_val: torch.Tensor, y_test: torch.Tensor,
+                    classes: Sequence[int], biases: Sequence[float]) -> dict:
+    """How a student does on `classes` it never saw, before and after the bias chosen on validation:
+    bias, val_corrected (validation accuracy with it), withheld (accuracy on test images of those
+    classes), withheld_corrected, all, all_corrected."""
+    b = choose_bias(val_logits, y_val, classes, biases)
+    corrected = with_bias(test_logits, classes, b)
+    mask = torch.isin(y_test, torch.tensor(list(classes)))
+    return {"bias": b, "val_corrected": accuracy(with_bias(val_logits, classes, b), y_val),
+            "withheld": accuracy(test_logits[mask], y_test[mask]),
+            "withheld_corrected": accuracy(corrected[mask], y_test[mask]),
+            "all": accuracy(test_logits, y_test), "all_corrected": accuracy(corrected, y_test)}

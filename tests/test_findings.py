@@ -167,3 +167,138 @@ def test_shared_mistakes_are_added_per_record():
     rec = {"seed": 0, "test_logits": torch.nn.functional.one_hot(torch.tensor([1, 0, 1, 3]), 4).float()}
     (out,) = findings.with_shared_mistakes([rec], teacher, y)
     assert out["same_wrong_answer"] == pytest.approx(0.5)   # both wrong on 0 and 2; same answer on 0 only
+
+
+def test_lab_trains_identical_students_once(fashion, monkeypatch):
+    """Two labs with the same images and identical targets share their students; a changed target does not."""
+    import distill.recipes as recipes
+    from distill.recipes import STUDENT_TRAIN
+    calls = []
+    real = recipes.student_records
+    monkeypatch.setattr(recipes, "student_records", lambda *a, **k: calls.append(1) or real(*a, **k))
+    X, y = fashion.X_train[:200], fashion.y_train[:200]
+    cfg = dataclasses.replace(STUDENT_TRAIN, steps=2)
+    a = Lab(fashion, X, y=y, config=cfg, tags={"defence": "a"}).records("labels", seeds=[0], family="mlp", size=4)
+    b = Lab(fashion, X, y=y.clone(), config=cfg, tags={"defence": "b"}).records("labels", seeds=[0], family="mlp", size=4)
+    assert len(calls) == 1 and a[0]["test_accuracy"] == b[0]["test_accuracy"] and b[0]["defence"] == "b"
+    y2 = y.clone()
+    y2[0] = (y2[0] + 1) % 10
+    Lab(fashion, X, y=y2, config=cfg).records("labels", seeds=[0], family="mlp", size=4)
+    assert len(calls) == 2
+
+
+# ---- 06 -------------------------------------------------------------------------------------
+
+def api_records(label_gap: float):
+    """MLP and CNN copies at budgets 100..10000: probs above labels by `label_gap` at 100 queries only."""
+    out = []
+    for f, s, base in (("mlp", 128, 0.70), ("cnn", 8, 0.75)):
+        for n, acc in ((100, base), (1000, base + 0.08), (10000, base + 0.15)):
+            out += recs(acc, source="train", output="label", family=f, size=s, n=n, shift=1)
+            out += recs(acc + (label_gap if n == 100 else 0.0), spread=1.0 if n == 100 else 3.0, shift=6,
+                        source="train", output="probs", family=f, size=s, n=n)
+    out += recs(0.12, source="noise", output="probs", family="mlp", size=128, n=1000)
+    return out
+
+
+def test_queries_to_reach_interpolates_the_mean_curve():
+    runs = api_records(0.0)
+    # mlp label: 0.70 at 100, 0.78 at 1000 -> 0.74 is halfway in log(budget): 10**2.5
+    assert findings.queries_to_reach(runs, [100, 1000, 10000], 0.74, source="train", output="label", family="mlp") \
+        == pytest.approx(10 ** 2.5)
+    assert findings.queries_to_reach(runs, [100, 1000, 10000], 0.99, source="train", output="label", family="mlp") is None
+    table = findings.queries_table(runs, [100, 1000, 10000], [0.8, 0.9], 0.9,
+                                   {"mlp, label": dict(source="train", output="label", family="mlp")})
+    # 80% of 0.9 = 0.72: a quarter of the way from 0.70 (100) to 0.78 (1,000) in log budget: 10**2.25 = 178
+    assert "| mlp, label | 178 | 2,683 | 85.0% |" in table
+
+
+@pytest.mark.parametrize("gap, called", [(0.03, True), (0.0005, False)])
+def test_api_copies_calls_probabilities_only_beyond_the_interval(gap, called):
+    text = findings.api_copies(api_records(gap), budgets={"train": [100, 1000, 10000], "noise": [1000]},
+                               copiers={"mlp": 128, "cnn": 8}, formats={"mlp": ["probs", "label"], "cnn": ["probs", "label"]},
+                               teacher_acc=0.9, confidence=0.95, shares=[0.8, 0.9])
+    assert ("At 100 queries probabilities beat labels by 3.0 points" in text) is called
+    assert "the CNN was clearly better at 100, 1,000 and 10,000 queries" in text
+    assert "`noise` queries reached at most 12.0%" in text
+
+
+# ---- 07 -------------------------------------------------------------------------------------
+
+DEFENCES = ["none (probabilities)", "label only", "noise (sd 0.1)", "watermark (1% wrong)"]
+
+
+def defence_records(noise_drop: float):
+    out = []
+    for d in DEFENCES:
+        drop = noise_drop if d.startswith("noise") else 0.0
+        for copier in ("naive", "adaptive"):
+            rec = recs(0.88 - (drop if copier == "naive" else 0.0), defence=d, copier=copier, family="mlp", size=128,
+                       n=1000, shift=DEFENCES.index(d) + (copier == "adaptive"))
+            out += [dict(r, test_agreement=r["test_accuracy"]) for r in rec]
+    return out
+
+
+def wm_records(copy_rate: float):
+    out = []
+    for steps in (100, 3000):
+        for who in ("copy", "independent"):
+            rate = copy_rate if (who == "copy" and steps == 3000) else 0.05
+            out += [dict(r, match_rate=r["test_accuracy"], p_value=1e-6 if rate > 0.5 else 0.5)
+                    for r in recs(rate, who=who, steps=steps, shift=steps % 7 + (who == "copy"))]
+    return out
+
+
+@pytest.mark.parametrize("drop, wm, called", [(0.05, 0.9, True), (0.0005, 0.0505, False)])
+def test_defences_call_only_clear_effects(drop, wm, called):
+    users = {d: (0.93, 0.01) for d in DEFENCES}
+    changed = {d: 0.0 for d in DEFENCES}
+    flagged = {(t, c): 0.05 for t in ("reference", "normality")
+               for c in ("honest users (test images)", "copier: train", "copier: noise")}
+    text = findings.defences(defence_records(drop), users, changed, defences=DEFENCES, copiers={"mlp": 128},
+                             budgets={"mlp": [1000]}, wm_runs=wm_records(wm), passes={100: 6, 3000: 192},
+                             wm_queries=2000, marked=17, flagged=flagged, attacks=["train", "noise"], fpr=0.05)
+    assert (f"{1 if called else 0} of 3 defences lowered fidelity clearly" in text)
+    assert ("the copy repeats more of them than the independent model" in text) is called
+    assert ("p < 0.001 for every seed's copy from 192 passes on" in text) is called
+    card = findings.defence_scorecard(defence_records(drop), users, defences=DEFENCES, copiers={"mlp": 128},
+                                      budgets={"mlp": [1000]}, n_test=10000)
+    assert card.count("\n| ") == len(DEFENCES) + 1 and "10 seeds" in card
+
+
+# ---- 04 and 05 --------------------------------------------------------------------------------
+
+def test_transfer_data_chooses_sizes_on_validation():
+    runs = []
+    for source, acc in (("train", 0.80), ("heldout", 0.80), ("noise", 0.15)):
+        for n in (100, 1000):
+            rs = recs(acc + (0.02 if n == 1000 else 0.0), source=source, family="mlp", size=64, n=n, shift=n % 3)
+            for r in rs:  # validation prefers 100 images; test would prefer 1000
+                r["val_accuracy"] = 0.9 if n == 100 else 0.1
+            runs += rs
+    runs += recs(0.85, source="train", family="cnn", size=8, n=1000, shift=4)
+    assert findings.best_size(runs, [100, 1000], source="train", family="mlp") == 100
+    text = findings.transfer_data(runs, sources=["train", "heldout", "noise"], sizes={s: [100, 1000] for s in
+                                  ("train", "heldout", "noise")}, families={"mlp": 64, "cnn": 8}, teacher_acc=0.9,
+                                  seed_size=100)
+    assert "at 100 images (the size validation chose)" in text
+    assert "no clear difference between fresh images of the same kind and the teacher's training images" in text
+    assert "task-like images beat `noise` by 65.0 points" in text
+    assert "the CNN copy beats the MLP copy by 3.0 points" in text
+
+
+@pytest.mark.parametrize("gain, called", [(0.2, True), (0.0, False)])
+def test_never_seen_calls_soft_targets_only_when_clear(gain, called):
+    rows = []
+    for c in (0, 1):
+        for m in ("hard", "soft"):
+            for r in recs(0.3 + (gain if m == "soft" else 0.0), method=m, shift=3 * (m == "soft") + c):
+                rows.append({**r, "class": c, "withheld": r["test_accuracy"], "withheld_corrected": r["test_accuracy"]})
+    two = [{**r, "withheld_corrected": r["test_accuracy"]} for size in (64, 512) for m in ("hard", "soft")
+           for r in recs(0.2 + (gain if m == "soft" and size == 512 else 0.0), method=m, size=size, shift=5 * (m == "soft"))]
+    text = findings.never_seen(rows, two, classes=[0, 1], class_names=["a", "b", "c", "d"], teacher_per_class=[0.9, 0.9],
+                               two_classes=[2, 3], sizes={64: 55050, 512: 669706}, T_one=4, T_two=8, teacher_acc=0.93)
+    assert ("soft targets beat hard labels by 20.0 points" in text) is called
+    assert ("did clearly better with the larger student" in text) is called
+    assert ("wrong on 7.0% of test images" in text) is not called
+    assert ("A copier does not need examples of everything" in text) is called

@@ -96,3 +96,17 @@ def test_budget_to_reach_interpolates_in_log_budget():
     assert budget_to_reach([1000, 100], [0.7, 0.5], 0.7) == pytest.approx(1000)   # order does not matter
     assert budget_to_reach([100, 1000, 10000], [0.8, 0.9, 0.95], 0.5) == 100      # reached at the first budget
     assert budget_to_reach([100, 1000], [0.5, 0.7], 0.9) is None                  # never reached
+
+
+def test_withheld_scores_choose_the_bias_on_validation_only():
+    import torch
+    from distill import metrics
+    # class 2 never wins without help; on validation a bias of 1.0 makes it win where it is right
+    val = torch.tensor([[2.0, 0.0, 1.5], [0.0, 2.0, 1.5], [2.0, 0.0, 0.0]])
+    y_val = torch.tensor([2, 2, 0])
+    test = torch.tensor([[2.0, 0.0, 1.5], [2.0, 0.0, 0.0]])
+    y_test = torch.tensor([2, 0])
+    assert metrics.choose_bias(val, y_val, [2], [0.0, 1.0, 5.0]) == 1.0
+    s = metrics.withheld_scores(val, test, y_val, y_test, [2], [0.0, 1.0, 5.0])
+    assert s == {"bias": 1.0, "val_corrected": 1.0, "withheld": 0.0, "withheld_corrected": 1.0, "all": 0.5, "all_corrected": 1.0}
+    assert metrics.with_bias(test, [2], 1.0)[0].tolist() == [2.0, 0.0, 2.5]
