@@ -8,10 +8,12 @@
 | `students.py`      | one student step; ten students at once (`fit_many`) vs one after another       |
 | `contention.py`    | a student run beside one busy process vs alone, under the thread policy        |
 | `series.py`        | every notebook's wall time and peak memory, smoke and full mode                 |
+| `conclusions.py`   | every notebook re-run on disjoint seeds: how many of its verdicts hold          |
 
     make bench                    # everything, including every notebook in smoke and full mode (~30 min)
     BENCH_QUICK=1 make bench      # every ratio on smaller work, one notebook in smoke mode (about a minute)
-    python bench/run.py --only matmul,teacher      # a subset
+    python bench/run.py --only matmul,teacher      # a subset (writes results-partial.json)
+    python bench/run.py --only conclusions --merge # a subset, merged into results.json
 
 Prints a table and writes bench/results.json (bench/results-quick.json with BENCH_QUICK=1).
 Benchmarks are never part of `make test`: a timing depends on the machine and on what else
@@ -32,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling files below, when run or imported as a script
 from common import QUICK, ROOT, machine, matmul_peak
+from conclusions import conclusions
 from contention import contention
 from data_path import cached_outputs, data_path
 from series import _execute, notebook_run
@@ -51,8 +54,9 @@ TARGETS = {  # from the performance issues, for the 2-core reference CPU
     "contention.slowdown": ("<=", 2.0),
     "data_path.speedup": (">=", 10.0),
     "series.peak_rss_mb": ("<=", 3 * 1024),
+    "conclusions.held_fraction": (">=", 1.0),
 }
-PARTS = ("matmul", "teacher", "data", "cache", "steps", "batched", "contention", "notebooks")
+PARTS = ("matmul", "teacher", "data", "cache", "steps", "batched", "contention", "notebooks", "conclusions")
 
 
 def check(name: str, value: float) -> dict:
@@ -70,11 +74,13 @@ def main() -> int:
     p.add_argument("--write-notebooks", action="store_true",
                    help="also write each full-mode run back into notebooks/ (what `make notebooks` does)")
     p.add_argument("--table", metavar="JSON", help="print the table of a saved results file and exit")
+    p.add_argument("--merge", action="store_true", help="with --only: update results.json instead of a partial file")
     p.add_argument("--execute", help=argparse.SUPPRESS)
     p.add_argument("--write", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.execute:
-        _execute(args.execute, args.write)
+        _execute(args.execute, args.write, args.out)
         return 0
     if args.table:
         print(table(json.loads(Path(args.table).read_text())))
@@ -147,11 +153,22 @@ def main() -> int:
                 log(f"{path.stem} {mode}: " + (f"{res['seconds']:.0f} s, {res['peak_rss_mb']} MB" if res["ok"]
                                                else f"FAILED: {res['error']}"))
 
+    if "conclusions" in parts and not QUICK:
+        from build_site import plan
+        paths = [p for p in plan([Path(n) for n in args.notebooks] if args.notebooks else report.notebook_paths())
+                 if not p.name.startswith("00_")]
+        r["conclusions"] = conclusions(paths, log=log)
+        c = r["conclusions"]
+        c["held_fraction"] = c["held"] / c["total"] if c["total"] else None
+        log(f"conclusions: {c['held']} of {c['total']} verdicts held on disjoint seeds")
+
     r["seconds"] = round(time.perf_counter() - started, 1)
-    r["targets"] = targets(r)
     out = ROOT / "bench" / ("results-quick.json" if QUICK else "results.json")
-    if args.only:
+    if args.only and args.merge and out.exists():
+        r = {**json.loads(out.read_text()), **{k: v for k, v in r.items() if k not in ("machine", "quick", "seconds")}}
+    elif args.only:
         out = out.with_name(out.stem + "-partial.json")
+    r["targets"] = targets(r)
     atomic_write(out, lambda tmp: tmp.write_text(json.dumps(r, indent=2) + "\n"))
     print()
     print(table(r))
@@ -170,6 +187,8 @@ def targets(r: dict) -> dict:
             t[f"batched_students.{k}"] = check(f"batched_students.{k}", r["batched_students"][k])
     if "contention" in r:
         t["contention.slowdown"] = check("contention.slowdown", r["contention"]["slowdown"])
+    if r.get("conclusions", {}).get("held_fraction") is not None:
+        t["conclusions.held_fraction"] = check("conclusions.held_fraction", r["conclusions"]["held_fraction"])
     nbs = r.get("notebooks", {})
     all_ok = lambda mode: nbs and all(mode in v and v[mode]["ok"] for v in nbs.values())  # noqa: E731
     if nbs and not r["quick"]:
@@ -233,6 +252,10 @@ def table(r: dict) -> str:
         for mode, m in v.items():
             rows.append((f"{name} ({mode})", f"{m['seconds']:.0f} s" if m["ok"] else "FAILED",
                          f"peak RSS {m['peak_rss_mb']:,} MB" if m["ok"] else m["error"]))
+    if "conclusions" in r:
+        c = r["conclusions"]
+        rows.append((f"verdicts kept on seeds {c['offset']}+", f"{c['held']} of {c['total']}",
+                     "; ".join(f"{k}: {v['held']}/{v['total']}" for k, v in c["per_notebook"].items())))
     def show(name, v):
         if name.endswith("seconds"):
             return f"{v / 60:.1f} min" if v >= 120 else f"{v:.0f} s"

@@ -22,8 +22,9 @@ def notebook_run(path: Path, smoke: bool, write: bool = False) -> dict:
     return {"ok": True, **json.loads(out.stdout.strip().splitlines()[-1])}
 
 
-def _execute(path: str, write: bool) -> None:
-    """(child process) run the notebook; print seconds and the peak RSS of the kernel process."""
+def _execute(path: str, write: bool, out: str | None = None) -> None:
+    """(child process) run the notebook; print seconds and the peak RSS of the kernel process.
+    `out`: also write the executed notebook there (bench/conclusions.py reads its verdicts)."""
     from build_site import execute, write_notebook
     result = execute(Path(path), limit=None)
     if result.status != "executed":
@@ -31,6 +32,8 @@ def _execute(path: str, write: bool) -> None:
         sys.exit(1)
     if write:
         write_notebook(result.nb, Path(path))
+    if out:
+        write_notebook(result.nb, Path(out))
     seconds = result.seconds
     rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel: our only child
     print(json.dumps({"seconds": round(seconds, 1), "peak_rss_mb": round(rss_kb / 1024)}))

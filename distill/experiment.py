@@ -124,7 +124,31 @@ def compare(records: Iterable[dict], a: dict, b: dict, names: tuple[str, str], v
     if [r["seed"] for r in ra] != [r["seed"] for r in rb]:
         raise DistillError(f"{names[0]} and {names[1]} were not trained on the same seeds; "
                            "a paired comparison needs both on every seed")
-    return paired(values(ra, value), values(rb, value), names)
+    c = paired(values(ra, value), values(rb, value), names)
+    VERDICTS.append({"key": verdict_key(a, b, value, common), "a": names[0], "b": names[1], "winner": c.winner,
+                     "diff": c.diff, "lo": c.lo, "hi": c.hi, "n": c.n})
+    return c
+
+
+# Every comparison made since the last `take_verdicts`, for the notebook to record with its findings
+# (`distill.findings.show`): `make bench` re-runs the series on other seeds and counts how many keep
+# their verdict (bench/conclusions.py).
+VERDICTS: list[dict] = []
+
+
+def verdict_key(a: dict, b: dict, value: str, common: dict) -> str:
+    """What a comparison compares, independent of the seeds and of settings chosen on validation
+    (a temperature chosen again on other seeds may differ; the question asked stays the same)."""
+    def part(d: dict) -> str:
+        return ",".join(f"{k}={d[k]}" for k in sorted(d) if k != "T")
+    return f"{value}: [{part(a)}] vs [{part(b)}] at [{part(common)}]"
+
+
+def take_verdicts() -> list[dict]:
+    """The comparisons made since the last call (and forget them)."""
+    out = list(VERDICTS)
+    VERDICTS.clear()
+    return out
 
 
 def choose(records: Iterable[dict], keys: Sequence[str], select_on: str = "val_accuracy", **match) -> tuple:

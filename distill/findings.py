@@ -15,6 +15,14 @@ from .experiment import compare, mean, mean_ci, values  # noqa: F401  (compare: 
 from .stats import Comparison, mean_interval  # noqa: F401  (mean_interval: for the notebooks' error bars)
 
 
+def show(markdown: str) -> None:
+    """Display a notebook's findings, with the verdict of every comparison behind them in the
+    output's metadata (`distill_verdicts`: invisible on the page, read by bench/conclusions.py)."""
+    from IPython.display import Markdown, display
+    from .experiment import take_verdicts
+    display(Markdown(markdown), metadata={"distill_verdicts": take_verdicts()})
+
+
 def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
 
@@ -244,11 +252,12 @@ def with_shared_mistakes(records: list[dict], teacher_test, y_test) -> list[dict
 
 # ---- 06 · through an API -------------------------------------------------------------------
 
-def queries_to_reach(runs: list[dict], budgets: Sequence[int], target: float, **match) -> float | None:
-    """Queries at which the mean test-accuracy curve (over seeds) of the matching copies first
+def queries_to_reach(runs: list[dict], budgets: Sequence[int], target: float, value: str = "test_accuracy",
+                     **match) -> float | None:
+    """Queries at which the mean curve of `value` (over seeds) of the matching copies first
     reaches `target` (`distill.metrics.budget_to_reach`, log-interpolated); None if it never does."""
     from .metrics import budget_to_reach
-    pts = [(b, mean(values(runs, n=b, **match))) for b in budgets if select_any(runs, n=b, **match)]
+    pts = [(b, mean(values(runs, value, n=b, **match))) for b in budgets if select_any(runs, n=b, **match)]
     return budget_to_reach([p[0] for p in pts], [p[1] for p in pts], target)
 
 
@@ -566,3 +575,78 @@ def with_withheld_scores(records: list[dict], ds, biases: Sequence[float], class
     from .metrics import withheld_scores
     return [{**r, **withheld_scores(r["val_logits"], r["test_logits"], ds.y_val, ds.y_test,
                                     [r["class"]] if classes is None else classes, biases)} for r in records]
+
+
+# ---- 08 · a language model -----------------------------------------------------------------
+
+def language_model(runs: list[dict], work: list[dict], *, budgets: Sequence[int], trained: dict, top_k: int,
+                   confidence: float, sampled_differs: float, per_problem: dict, work_budget: int, work_len: int,
+                   answer_len: int, teacher_em: float, times_smaller: float, target: float = 0.8) -> str:
+    """08's findings. `runs`: copies with kind, n (queries), seed and exact_match / digit_accuracy /
+    well_formed on the test problems; `trained`: {kind: budgets it was trained at}; `work`: copies
+    trained on the working teacher's answers (kind "working") at `work_budget`; `per_problem`:
+    numbers the API returns per problem, by kind."""
+    lo, hi = min(budgets), max(budgets)
+    mid = sorted(budgets)[len(budgets) // 2]
+    em = lambda kind, n: mean(values(runs, "exact_match", kind=kind, n=n))  # noqa: E731
+    full = {n: compare(runs, dict(kind="full"), dict(kind="text"), ("full distributions", "greedy text"),
+                       value="exact_match", n=n) for n in trained.get("full", [])}
+    lines = [f"Exact match on the held-out test problems; every comparison pairs copies by seed (a seed fixes the copy's "
+             f"initial weights and data order), {len(values(runs, 'exact_match', kind='text', n=lo))} seeds.", "",
+             f"- **How exact match grows with queries.** With greedy text, copies solve exactly "
+             + _list([f"{mean_ci(values(runs, 'exact_match', kind='text', n=n))} of the problems after {n:,} queries"
+                      for n in sorted({lo, mid, hi})]) + "."]
+    if full:
+        called = [n for n, c in full.items() if c.winner == "full distributions"]
+        lines.append(f"- **Log-probabilities.** Full distributions clearly beat greedy text at "
+                     f"{_list(called) + ' queries' if called else 'no budget'} of {len(full)}: "
+                     + "; ".join(f"at {n:,}, {c.sentence('beat')}" for n, c in full.items()) + ".")
+    if hi in trained.get("topk", []):
+        c = compare(runs, dict(kind="topk"), dict(kind="text"), (f"top-{top_k} answers", "greedy text"),
+                    value="exact_match", n=hi)
+        lines.append(f"- **Top-{top_k} log-probabilities** at {hi:,} queries: {c.sentence('beat')}.")
+    reach = {k: queries_to_reach(runs, budgets, target, "exact_match", kind=k) for k in ("text", "full")
+             if len(trained.get(k, [])) > 1}
+    if reach:
+        lines.append(f"- **Queries needed for {target:.0%} exact match** (mean curve, interpolated on a log scale): "
+                     + "; ".join(f"{k} {'more than ' + format(hi, ',') if q is None else f'about {q:,.0f}'}"
+                                 for k, q in reach.items())
+                     + "." + (" Counted in numbers the API sends back (" + ", ".join(f"{k} {v}" for k, v in per_problem.items())
+                              + " per problem): " + "; ".join(f"{k} about {q * per_problem[k]:,.0f}" for k, q in reach.items() if q)
+                              + "." if any(reach.values()) else ""))
+    lines.append(f"- **Sampled and greedy text are nearly the same thing here**: the teacher is so sure of every "
+                 f"character (mean probability of the chosen one {confidence:.4f}) that {100 * sampled_differs:.2f}% of "
+                 "sampled answers differ from the greedy ones, so a copier reading sampled text gets practically the "
+                 "greedy copier's training data (not trained separately here).")
+    lines.append(f"- **Style comes before capability.** With {lo:,} greedy-text queries the copies write well-formed "
+                 f"answers {100 * mean(values(runs, 'well_formed', kind='text', n=lo)):.0f}% of the time and get "
+                 f"{100 * mean(values(runs, 'digit_accuracy', kind='text', n=lo)):.0f}% of the digits right, but solve "
+                 f"only {100 * em('text', lo):.1f}% of the problems.")
+    both = work + select_runs(runs, kind="text", n=work_budget)
+    w = compare(both, dict(kind="working"), dict(kind="text"), ("copies shown the working", "copies given the sum alone"),
+                value="exact_match", n=work_budget)
+    lines.append(f"- **Showing the working.** With {work_budget:,} queries, copies trained on the teacher's working and "
+                 f"sum solve {mean_ci(values(work, 'exact_match', kind='working', n=work_budget))} of the problems, against "
+                 f"{mean_ci(values(runs, 'exact_match', kind='text', n=work_budget))} from the sum alone: "
+                 f"{w.sentence('beat')}; {work_len} characters per answer instead of {answer_len}. The carries are the "
+                 "step a small copy otherwise has to discover from examples.")
+    text_best = max(budgets, key=lambda n: em("text", n))
+    protected = em("text", text_best) < target
+    richer = full.get(hi)
+    policy = (f"On this task an API that returns only text {'protected the teacher only at these small budgets' if protected else 'did not protect the teacher' + chr(39) + 's capability'}: "
+              f"with {text_best:,} answered problems a copy {times_smaller:.1f} times smaller, trained on the text alone, "
+              f"solves {100 * em('text', text_best):.1f}% of new problems exactly (the teacher: {100 * teacher_em:.1f}%).")
+    if richer is not None:
+        policy += (f" Returning log-probabilities {'made copying cheaper' if richer.winner == 'full distributions' else 'made no clear difference' if not richer.called else 'did not help'}"
+                   f" at {hi:,} queries ({richer.sentence('beat')}).")
+    policy += (" A toy task is not a frontier model, but the mechanism is the same: text answers are training data. "
+               + (f"What the text contains mattered more: when the teacher showed its working, {work_budget:,} answers gave "
+                  "a copy far better than the answers alone. An API that returns a model's reasoning gives a copier its "
+                  "method, not only its results." if w.winner == "copies shown the working" else
+                  "Showing the working did not clearly help here."))
+    return "\n".join(lines) + "\n\n**For policy readers.** " + policy
+
+
+def select_runs(records: list[dict], **match) -> list[dict]:
+    from .experiment import select
+    return select(records, **match)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -35,7 +36,7 @@ from .errors import DistillError
 from .losses import soft_target_loss, topk_distribution
 from .models import ARCHITECTURES, count_params, evaluating
 from .registry import Registry
-from .train import TrainConfig, fit
+from .train import TrainConfig, fit_many
 
 VOCAB = "0123456789+="
 
@@ -325,11 +326,23 @@ def train_lm(model: TinyLM, prompts: torch.Tensor, targets: torch.Tensor, *, ste
              lr: float = 3e-3, T: float = 1.0, seed: int = 0, progress: bool = False, desc: str = "lm"):
     """Train on answers given as tokens (N, A) int64 or as distributions (N, A, V) (soft
     targets at temperature T)."""
+    return train_lms([model], prompts, targets, steps=steps, batch_size=batch_size, lr=lr, T=T, seeds=[seed],
+                     progress=progress, desc=desc)[0]
+
+
+def train_lms(models: list[TinyLM], prompts: torch.Tensor, targets: torch.Tensor, *, steps: int, batch_size: int = 256,
+              lr: float = 3e-3, T: float = 1.0, seeds: list[int], progress: bool = False, desc: str = "lm"):
+    """`train_lm` for several students at once (one per seed, `distill.train.fit_many`): each ends
+    as `train_lm` with its seed would leave it."""
     tokens = targets if targets.ndim == 2 else targets.argmax(-1)  # the path the teacher-forced inputs follow
-    loss = answer_ce if targets.ndim == 2 else (lambda logits, target: answer_soft_ce(logits, target, T))
+    loss = answer_ce if targets.ndim == 2 else partial(_soft_answer_loss, T=T)
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.01, optimizer="adam",
-                         schedule="onecycle", seed=seed, progress=progress, desc=desc, fused=True)
-    return fit(model, inputs_for(prompts, tokens), (targets,), loss, config)
+                         schedule="onecycle", seed=seeds[0], progress=progress, desc=desc, fused=True)
+    return fit_many(models, inputs_for(prompts, tokens), (targets,), loss, config, seeds)
+
+
+def _soft_answer_loss(logits: torch.Tensor, target: torch.Tensor, *, T: float) -> torch.Tensor:
+    return answer_soft_ce(logits, target, T)
 
 
 def make_lm(config: LMConfig | None = None, seed: int = 0) -> TinyLM:
@@ -440,21 +453,34 @@ def answer_targets(answers: LMAnswers, vocab_size: int = len(VOCAB)) -> torch.Te
                        f"add a case to answer_targets")
 
 
-def student_record(task: AdditionTask, prompts: torch.Tensor, answers: LMAnswers, config: LMConfig, *,
-                   steps: int, batch_size: int = 256, lr: float = 3e-3, T: float = 1.0, seed: int = 0,
-                   split: str = "test") -> dict:
-    """Train a fresh student on a copier's answers and score it on held-out problems
-    (`split="val"` to choose settings, `"test"` to report)."""
-    student = make_lm(config, seed)
-    history = train_lm(student, prompts, answer_targets(answers, config.vocab_size), steps=steps,
-                       batch_size=batch_size, lr=lr, T=T, seed=seed)
+def student_records(task: AdditionTask, prompts: torch.Tensor, answers: LMAnswers, config: LMConfig, *,
+                    seeds: list[int], steps: int, batch_size: int = 256, lr: float = 3e-3, T: float = 1.0,
+                    split: str = "test", keep_models: bool = False) -> list[dict]:
+    """Train one fresh student per seed on a copier's answers (all at once) and score each on
+    held-out problems (`split="val"` to choose settings, `"test"` to report). Records are flat:
+    kind, n (queries), seed, T and the scores; `keep_models` adds the trained student as "model"."""
+    if not seeds:
+        raise DistillError("student_records needs at least one seed")
+    students = [make_lm(config, s) for s in seeds]
+    histories = train_lms(students, prompts, answer_targets(answers, config.vocab_size), steps=steps,
+                          batch_size=batch_size, lr=lr, T=T, seeds=list(seeds))
     a, b = task.split(split)
-    out = generate(student, task.prompts(a, b), task.answer_len)
-    return {"kind": answers.kind, "queries": len(answers), "tokens_returned": answers.tokens_returned, "seed": seed,
-            "T": T if answers.kind in ("topk", "full") else None, "split": split,
-            "exact_match": exact_match(out, a, b, task), "digit_accuracy": digit_accuracy(out, a, b, task),
-            "well_formed": well_formed(out), "seconds": history.seconds, "model": student}
+    out = []
+    for seed, student, history in zip(seeds, students, histories):
+        gen = generate(student, task.prompts(a, b), task.answer_len)
+        out.append({"kind": answers.kind, "n": len(answers), "queries": len(answers),
+                    "tokens_returned": answers.tokens_returned, "seed": seed,
+                    "T": T if answers.kind in ("topk", "full") else None, "split": split,
+                    "exact_match": exact_match(gen, a, b, task), "digit_accuracy": digit_accuracy(gen, a, b, task),
+                    "well_formed": well_formed(gen), "seconds": history.seconds,
+                    **({"model": student} if keep_models else {})})
+    return out
 
+
+def student_record(task: AdditionTask, prompts: torch.Tensor, answers: LMAnswers, config: LMConfig, *,
+                   seed: int = 0, **kwargs) -> dict:
+    """`student_records` for one seed, with the trained student as "model"."""
+    return student_records(task, prompts, answers, config, seeds=[seed], keep_models=True, **kwargs)[0]
 
 
 def save_lm_teacher(model: TinyLM, task: AdditionTask, history, steps: int, seed: int, path=LM_TEACHER_PATH,

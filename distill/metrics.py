@@ -203,3 +203,21 @@ def withheld_scores(val_logits: torch.Tensor, test_logits: torch.Tensor, y_val: 
             "withheld": accuracy(test_logits[mask], y_test[mask]),
             "withheld_corrected": accuracy(corrected[mask], y_test[mask]),
             "all": accuracy(test_logits, y_test), "all_corrected": accuracy(corrected, y_test)}
+
+
+def mean_soft_targets(logits: torch.Tensor, y: torch.Tensor, num_classes: int, T: float = 1.0) -> torch.Tensor:
+    """(K, K): row c is the teacher's mean softened distribution (`distill.losses.soft_targets` at
+    T) over the examples whose true class is c -- which classes it thinks look alike."""
+    from .losses import soft_targets
+    p = soft_targets(logits, T)  # (N, K)
+    missing = [c for c in range(num_classes) if not (y == c).any()]
+    if missing:
+        raise DistillError(f"mean_soft_targets needs examples of every class; none of class {missing}")
+    return torch.stack([p[y == c].mean(0) for c in range(num_classes)])
+
+
+def most_similar_pair(similarity: torch.Tensor) -> tuple[int, int]:
+    """(row, column) of the largest off-diagonal entry of a square matrix."""
+    off = similarity.clone().fill_diagonal_(float("-inf"))
+    k = int(off.argmax())
+    return k // off.shape[1], k % off.shape[1]

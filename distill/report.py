@@ -77,7 +77,11 @@ def notebook_findings(path: str | Path) -> Findings:
         if c.cell_type == "markdown":
             if c.source.startswith("## "):
                 break  # the next section ("Try it yourself")
-            f.conclusions.append(c.source)
+            head, _, rest = ("\n" + c.source).partition("\n## ")
+            if head.strip():
+                f.conclusions.append(head.strip())
+            if rest:
+                break  # a cell that goes on into the next section: only the part before its heading
         elif c.cell_type == "code":
             f.conclusions += [o["data"]["text/markdown"] for o in c.get("outputs", [])
                               if "text/markdown" in o.get("data", {})]

@@ -6,6 +6,7 @@
 | `DISTILL_DATA`    | `data/` beside `distill/` | where datasets are read and downloaded (not the committed teachers) |
 | `DISTILL_CACHE`   | `data/cache/`             | where teacher outputs are cached                                  |
 | `DISTILL_THREADS` | `auto`                    | PyTorch's CPU threads: `auto` (the cores other processes leave free) or a number |
+| `DISTILL_SEED_OFFSET` | `0`                   | added to every notebook's seeds (`seeds`): `make bench` re-runs the series on a disjoint set of seeds to check its conclusions |
 
 A bad value is a one-line `DistillError` naming the variable and what it accepts.
 
@@ -53,6 +54,21 @@ def flag(name: str, default: bool = False) -> bool:
 def smoke() -> bool:
     """True when the notebooks should run a quick check (`DISTILL_SMOKE`)."""
     return flag("DISTILL_SMOKE")
+
+
+def seeds(n: int) -> list[int]:
+    """A notebook's `n` seeds: 0..n-1, shifted by `DISTILL_SEED_OFFSET` (a whole number >= 0, default 0).
+
+    Every comparison in the series pairs settings by seed; re-running a notebook with an offset of,
+    say, 1000 repeats each experiment on seeds it has never used, which is how `make bench` checks
+    that the conclusions hold (bench/conclusions.py)."""
+    raw = os.environ.get("DISTILL_SEED_OFFSET", "0").strip() or "0"
+    if not raw.isdigit():
+        raise DistillError(f"DISTILL_SEED_OFFSET={raw!r} is not a whole number >= 0; unset it or use e.g. 1000")
+    offset = int(raw)
+    if offset + n > 2 ** 32:
+        raise DistillError(f"DISTILL_SEED_OFFSET={raw} leaves no room for {n} seeds below 2**32; use a smaller offset")
+    return list(range(offset, offset + n))
 
 
 def folder(name: str, default: Path) -> Path:

@@ -39,3 +39,34 @@ def test_make_bench_is_not_part_of_make_test():
     makefile = (ROOT / "Makefile").read_text()
     test_line = next(l for l in makefile.splitlines() if l.startswith("test:"))
     assert "bench" not in test_line
+
+
+def test_conclusions_count_the_verdicts_a_rerun_keeps():
+    from conftest import load_script
+    c = load_script("bench/conclusions.py")
+    nb = {"cells": [{"outputs": [{"metadata": {"distill_verdicts": [
+        {"key": "a vs b", "winner": "a"}, {"key": "c vs d", "winner": None}, {"key": "e vs f", "winner": "f"}]}}]}]}
+    before = c.verdicts_of(nb)
+    assert before == {"a vs b": "a", "c vs d": None, "e vs f": "f"}
+    after = {"a vs b": "a", "c vs d": "d"}   # one flipped to a call, one not compared at all
+    h = c.held(before, after)
+    assert (h["held"], h["total"]) == (1, 3)
+    assert {x["key"] for x in h["changed"]} == {"c vs d", "e vs f"}
+
+
+def test_verdict_keys_ignore_seeds_and_validation_choices():
+    from distill.experiment import verdict_key
+    assert verdict_key({"method": "soft", "T": 4}, {"method": "labels"}, "test_accuracy", {"n": 250}) == \
+        verdict_key({"method": "soft", "T": 1}, {"method": "labels"}, "test_accuracy", {"n": 250})
+
+
+def test_seed_offset_shifts_every_notebooks_seeds(monkeypatch):
+    import pytest
+    from distill import settings
+    from distill.errors import DistillError
+    assert settings.seeds(3) == [0, 1, 2]
+    monkeypatch.setenv("DISTILL_SEED_OFFSET", "1000")
+    assert settings.seeds(3) == [1000, 1001, 1002]
+    monkeypatch.setenv("DISTILL_SEED_OFFSET", "-1")
+    with pytest.raises(DistillError, match="whole number"):
+        settings.seeds(3)

@@ -94,3 +94,14 @@ def test_committed_overview_shows_the_current_conclusions_of_every_notebook():
                       for o in c.outputs if "data" in o)
     stale = [f.name for f in report.series(ROOT / "notebooks") if not all(c in shown for c in f.conclusions)]
     assert not stale, f"00_overview shows old conclusions of {stale}: re-run it (make notebooks)"
+
+
+def test_overview_takes_no_text_past_the_findings_section(tmp_path):
+    """A Markdown cell that runs on into "## Try it yourself" gives only its part before that heading."""
+    cells = [nbformat.v4.new_markdown_cell("# 99 · Test\n\n**In plain words.** words"),
+             nbformat.v4.new_markdown_cell("## What we saw"),
+             nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("display_data", data={"text/markdown": "- found"})]),
+             nbformat.v4.new_markdown_cell("**For owners.** keep this\n\n## Try it yourself\n\n1. not a finding")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "99_test.ipynb")
+    f = report.notebook_findings(tmp_path / "99_test.ipynb")
+    assert f.conclusions == ["- found", "**For owners.** keep this"]

@@ -302,3 +302,20 @@ def test_never_seen_calls_soft_targets_only_when_clear(gain, called):
     assert ("did clearly better with the larger student" in text) is called
     assert ("wrong on 7.0% of test images" in text) is not called
     assert ("A copier does not need examples of everything" in text) is called
+
+
+@pytest.mark.parametrize("gain, called", [(0.1, True), (0.0, False)])
+def test_language_model_calls_full_distributions_only_when_clear(gain, called):
+    runs = []
+    for n, base in ((1000, 0.1), (2000, 0.85)):
+        runs += [dict(r, exact_match=r["test_accuracy"], well_formed=1.0, digit_accuracy=0.5)
+                 for r in recs(base, kind="text", n=n, shift=1)]
+        runs += [dict(r, exact_match=r["test_accuracy"], well_formed=1.0, digit_accuracy=0.5)
+                 for r in recs(base + gain, kind="full", n=n, shift=6)]
+    work = [dict(r, exact_match=r["test_accuracy"]) for r in recs(0.1 + 8 * gain, kind="working", n=1000, shift=3)]
+    text = findings.language_model(runs, work, budgets=[1000, 2000], trained={"text": [1000, 2000], "full": [1000, 2000]},
+                                   top_k=3, confidence=0.9997, sampled_differs=0.001, per_problem={"text": 4, "full": 52},
+                                   work_budget=1000, work_len=7, answer_len=4, teacher_em=1.0, times_smaller=3.8)
+    assert ("Full distributions clearly beat greedy text at 1,000 and 2,000 queries" in text) is called
+    assert ("copies shown the working beat copies given the sum alone by 80.0 points" in text) is called
+    assert "after 1,000 queries and" in text and "nan" not in text.lower()

@@ -151,3 +151,21 @@ def test_lm_teacher_manifest_records_the_settings_actually_used(tmp_path):
     save_lm_teacher(model, task, hist, 3, 4, tmp_path / "lm")
     cfg = read_manifest(tmp_path / "lm")["train_config"]
     assert (cfg["steps"], cfg["batch_size"], cfg["lr"], cfg["seed"]) == (3, 17, 0.01, 4)
+
+
+def test_students_trained_at_once_match_students_trained_alone():
+    """`student_records` trains the seeds together (vmap); each ends as training it alone would leave it."""
+    from distill.lm import make_lm, student_records, teacher_answers, train_lm
+    task = AdditionTask(digits=2, n_test=50, n_val=50)
+    teacher = make_lm(LMConfig(d_model=16, n_layers=1, n_heads=2), seed=0)
+    a, b = task.sample(64, seed=1)
+    prompts = task.prompts(a, b)
+    answers = teacher_answers(teacher, prompts, "full", task.answer_len)
+    cfg = LMConfig(d_model=16, n_layers=1, n_heads=2)
+    recs = student_records(task, prompts, answers, cfg, seeds=[3, 4], steps=5, batch_size=16, T=2.0, keep_models=True)
+    for rec in recs:
+        alone = make_lm(cfg, rec["seed"])
+        train_lm(alone, prompts, answer_targets(answers), steps=5, batch_size=16, T=2.0, seed=rec["seed"])
+        for p, q in zip(rec["model"].parameters(), alone.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)  # float sums in another order; Adam amplifies tiny gradients
+    assert [r["seed"] for r in recs] == [3, 4] and all(r["n"] == 64 for r in recs)

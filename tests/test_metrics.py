@@ -110,3 +110,15 @@ def test_withheld_scores_choose_the_bias_on_validation_only():
     s = metrics.withheld_scores(val, test, y_val, y_test, [2], [0.0, 1.0, 5.0])
     assert s == {"bias": 1.0, "val_corrected": 1.0, "withheld": 0.0, "withheld_corrected": 1.0, "all": 0.5, "all_corrected": 1.0}
     assert metrics.with_bias(test, [2], 1.0)[0].tolist() == [2.0, 0.0, 2.5]
+
+
+def test_mean_soft_targets_and_most_similar_pair_by_hand():
+    import torch
+    from distill import metrics
+    logits = torch.tensor([[0.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    y = torch.tensor([0, 0, 1])
+    s = metrics.mean_soft_targets(logits, y, 2, T=1.0)
+    e = torch.tensor(2.0).exp()
+    torch.testing.assert_close(s[0], torch.tensor([(0.5 + 1 / (1 + e)) / 2, (0.5 + e / (1 + e)) / 2]))
+    torch.testing.assert_close(s[1], torch.tensor([e / (1 + e), 1 / (1 + e)]))
+    assert metrics.most_similar_pair(torch.tensor([[9.0, 0.2, 0.1], [0.3, 9.0, 0.5], [0.0, 0.4, 9.0]])) == (1, 2)

@@ -55,3 +55,27 @@ def test_notebook_conventions(path):
     assert not re.search(r"<(function|bound method|class) [^>]* at 0x", shown), "an object's repr was printed as prose"
     smoke_outputs = [o for o in outputs if "SMOKE MODE" in "".join(o.get("text", ""))]
     assert not smoke_outputs, "committed outputs must come from a full run, not smoke mode"
+
+
+def _code_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def test_notebooks_stay_thin():
+    """Notebooks hold parameters, calls into `distill`, results and prose: their code is under a fifth
+    of the project's executable lines, and no function or lambda is defined outside the exercises
+    (logic a notebook needs lives in `distill`, with tests)."""
+    nb_lines, defined = 0, []
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            src = "".join(cell["source"])
+            nb_lines += _code_lines(src)
+            exercise = "solution" in cell.get("metadata", {}).get("tags", []) or "exercises.check(" in src
+            if not exercise:
+                defined += [f"{path.stem}: {line.strip()[:60]}" for line in src.splitlines()
+                            if re.search(r"^\s*def \w+\(|\blambda\b", line)]
+    lib = sum(_code_lines(f.read_text()) for d in ("distill", "tools", "bench") for f in (ROOT / d).glob("**/*.py"))
+    assert not defined, f"functions defined in notebooks (move them into distill, with tests): {defined}"
+    assert nb_lines / (nb_lines + lib) < 0.20, f"notebooks hold {nb_lines / (nb_lines + lib):.0%} of the executable lines"

@@ -1,0 +1,67 @@
+"""Do the series' conclusions survive re-seeding? Each notebook's findings record the verdict of
+every comparison behind them (`distill.findings.show`: "A beats B" or "no clear difference", by
+the series' one rule, in the output's metadata). This re-runs each notebook in full mode on a
+disjoint set of seeds (`DISTILL_SEED_OFFSET`, distill.settings.seeds) and counts the comparisons
+whose verdict is the same: both runs call the same winner, or neither calls one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def verdicts_of(nb: dict, prefix: str = "") -> dict[str, str | None]:
+    """{key: winner (None = no clear difference)} of every comparison recorded in a notebook's outputs."""
+    out: dict[str, str | None] = {}
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []):
+            for v in o.get("metadata", {}).get("distill_verdicts", []):
+                out[f"{prefix}{v['key']}"] = v["winner"]
+    return out
+
+
+def held(before: dict, after: dict) -> dict:
+    """How many verdicts of `before` the re-run `after` kept (a comparison missing after counts as changed)."""
+    changed = [{"key": k, "before": w, "after": after.get(k, "(not compared)")} for k, w in before.items()
+               if k not in after or after[k] != w]
+    return {"held": len(before) - len(changed), "total": len(before), "changed": changed}
+
+
+def rerun(path: Path, offset: int) -> dict:
+    """Execute a notebook in full mode with seeds shifted by `offset`; its verdicts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / path.name
+        env = dict(os.environ, DISTILL_SMOKE="0", DISTILL_SEED_OFFSET=str(offset), TQDM_DISABLE="1")
+        res = subprocess.run([sys.executable, str(Path(__file__).with_name("run.py")), "--execute", str(path),
+                              "--out", str(out)], env=env, capture_output=True, text=True)
+        if res.returncode != 0:
+            tail = (res.stderr.strip().splitlines() or ["(no output)"])[-1]
+            return {"ok": False, "error": tail}
+        return {"ok": True, "verdicts": verdicts_of(json.loads(out.read_text()))}
+
+
+def conclusions(paths: list[Path], offset: int = 1000, log=print) -> dict:
+    """Re-run every notebook whose committed outputs record verdicts; count the verdicts kept."""
+    per, total = {}, {"held": 0, "total": 0, "changed": []}
+    for path in paths:
+        before = verdicts_of(json.loads(path.read_text()))
+        if not before:
+            continue
+        run = rerun(path, offset)
+        if not run["ok"]:
+            per[path.stem] = {"ok": False, "error": run["error"], "total": len(before), "held": 0}
+            total["total"] += len(before)
+            log(f"{path.stem}: re-run FAILED: {run['error']}")
+            continue
+        h = held(before, run["verdicts"])
+        per[path.stem] = {"ok": True, **h}
+        total["held"] += h["held"]
+        total["total"] += h["total"]
+        total["changed"] += [dict(c, notebook=path.stem) for c in h["changed"]]
+        log(f"{path.stem}: {h['held']} of {h['total']} verdicts held on seeds {offset}+")
+    return {"offset": offset, **total, "per_notebook": per}
