@@ -279,7 +279,7 @@ def queries_table(runs: list[dict], budgets: Sequence[int], shares: Sequence[flo
 
 
 def api_copies(runs: list[dict], *, budgets: dict, copiers: dict, formats: dict, teacher_acc: float,
-               confidence: float, shares: Sequence[float]) -> str:
+               confidence: float, shares: Sequence[float], steps: int | None = None) -> str:
     """06's findings. `runs`: API copies with fields source, output, n (the budget), family, size;
     `budgets`: {source: budgets}; `copiers`: {family: size}; `formats`: {family: formats trained};
     `confidence`: the teacher's mean top probability on the in-distribution queries."""
@@ -317,7 +317,9 @@ def api_copies(runs: list[dict], *, budgets: dict, copiers: dict, formats: dict,
         lines.append(f"- **Which copy a copier should build** (label-only answers, paired by seed): the CNN was clearly "
                      f"better at {_list(cnn_wins) + ' queries' if cnn_wins else 'no budget'}, the MLP at "
                      f"{_list(mlp_wins) + ' queries' if mlp_wins else 'no budget'}. At {lo:,} queries {cmp[lo].sentence()}; "
-                     f"at {hi:,}, {cmp[hi].sentence()}.")
+                     f"at {hi:,}, {cmp[hi].sentence()}"
+                     + (f". Both were trained for the same {steps} steps; a copier who trains longer may get more from "
+                        "the CNN (not measured here)." if steps else "."))
     others = {s: max(mean(values(runs, source=s, output=o, family=f, size=copiers[f], n=n))
                      for f in copiers for o in formats[f] for n in budgets[s]
                      if select_any(runs, source=s, output=o, family=f, size=copiers[f], n=n))
@@ -650,3 +652,33 @@ def language_model(runs: list[dict], work: list[dict], *, budgets: Sequence[int]
 def select_runs(records: list[dict], **match) -> list[dict]:
     from .experiment import select
     return select(records, **match)
+
+
+def copy_costs(runs: list[dict], *, budgets: Sequence[int], rows: dict[str, dict], teacher_acc: float, teacher,
+               copy_flops: dict, steps: int, batch_size: int, teacher_flops: float, share: float = 0.9) -> str:
+    """The cost ledger (`distill.ledger`) of the cheapest copy of each kind that kept `share` of the
+    teacher's accuracy: for each named copier (label -> fields, with family), the smallest budget
+    tried at which its mean test accuracy over seeds kept that share. `teacher` is the teacher's
+    `ledger.Cost`; `copy_flops` the forward FLOPs per example of each family."""
+    from .ledger import copy_cost, ledger_line
+    lines, best = [], None
+    for label, match in rows.items():
+        ok = [b for b in budgets if select_any(runs, n=b, **match)
+              and mean(values(runs, n=b, **match)) >= share * teacher_acc]
+        if not ok:
+            lines.append(f"  - {label}: no budget tried kept {100 * share:.0f}%")
+            continue
+        b = min(ok)
+        kept = mean(values(runs, n=b, **match)) / teacher_acc
+        c = copy_cost(label, copy_flops[match["family"]], steps, batch_size, b, teacher_flops)
+        lines.append(f"  - {label}: {ledger_line(c, teacher, kept)}; answering its queries cost the owner "
+                     f"{c.owner_flops / teacher.train_flops:.2%} of the teacher's training compute")
+        if best is None or c.train_flops + c.owner_flops < best[0]:
+            best = (c.train_flops + c.owner_flops, label, c, kept)
+    head = (f"- **What a copy cost** (the cost ledger, `distill/ledger.py`: training compute = 3 x forward FLOPs x "
+            f"examples seen; each copy at the smallest budget tried where its mean accuracy kept "
+            f"{100 * share:.0f}% of the teacher's; the teacher: {teacher.train_flops:.2e} FLOPs, "
+            f"{teacher.labels:,} labels):")
+    if best:
+        lines.append(f"  - the cheapest of these: {best[1]}")
+    return "\n".join([head] + lines)

@@ -319,3 +319,16 @@ def test_language_model_calls_full_distributions_only_when_clear(gain, called):
     assert ("Full distributions clearly beat greedy text at 1,000 and 2,000 queries" in text) is called
     assert ("copies shown the working beat copies given the sum alone by 80.0 points" in text) is called
     assert "after 1,000 queries and" in text and "nan" not in text.lower()
+
+
+def test_copy_costs_bill_the_smallest_budget_that_kept_the_share():
+    from distill import ledger
+    runs = api_records(0.0)   # mlp label: 0.70, 0.78, 0.85 at 100, 1,000, 10,000
+    teacher = ledger.teacher_cost({"train_config": {"epochs": 10}, "flops_per_example": 1e7}, n_train=55000)
+    text = findings.copy_costs(runs, budgets=[100, 1000, 10000], teacher_acc=0.9, teacher=teacher, steps=400,
+                               batch_size=128, teacher_flops=1e7, copy_flops={"mlp": 2e5},
+                               rows={"mlp, label": dict(source="train", family="mlp", output="label")})
+    # 0.85 / 0.9 = 94% >= 90% first at 10,000 queries; 3 * 2e5 * 51,200 / (3 * 1e7 * 550,000) = 0.19%
+    assert "mlp, label: a copy keeping 94% of the teacher's accuracy cost 0.19% of the teacher's training compute, " \
+           "10,000 queries and no labels" in text
+    assert "cheapest of these: mlp, label" in text

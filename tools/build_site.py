@@ -128,6 +128,7 @@ class Result:
     status: str = "pending"     # executed | cached | committed | failed
     seconds: float | None = None
     error: str = ""             # one line: which cell, what, after how long
+    slowest: str = ""           # which cell took longest (a stalled start or cell shows here)
     nb: object = None
 
 
@@ -150,9 +151,18 @@ def execute(path: Path, limit: float | None) -> Result:
     def remaining(cell):  # nbclient asks before each cell: the cell may use what is left of the limit
         return None if limit is None else max(1, int(limit - (time.perf_counter() - start)))
 
+    cell_start: dict = {}
+
+    def cell_done(cell, cell_index, **_):  # the slowest cell, for the progress line (a stall shows where)
+        took = time.perf_counter() - cell_start.get(cell_index, time.perf_counter())
+        if took > where.get("slowest", (0, None))[0]:
+            where["slowest"] = (took, cell_index)
+
     client = NotebookClient(nb, timeout_func=remaining, kernel_name="python3", startup_timeout=300,
                             resources={"metadata": {"path": str(path.parent)}},
-                            on_cell_start=lambda cell, cell_index: where.update(cell=cell_index))
+                            on_cell_start=lambda cell, cell_index: (where.update(cell=cell_index),
+                                                                    cell_start.update({cell_index: time.perf_counter()})),
+                            on_cell_executed=cell_done)
     result = Result(path.stem)
     try:
         client.execute()
@@ -168,6 +178,10 @@ def execute(path: Path, limit: float | None) -> Result:
         result.error = f"code cell {code_no} (cell {(where['cell'] or 0) + 1}) after {seconds:.0f} s: {what}"
         return result
     result.seconds = time.perf_counter() - start
+    if "slowest" in where:
+        took, index = where["slowest"]
+        code_no = sum(1 for c in nb.cells[:index + 1] if c.cell_type == "code")
+        result.slowest = f"slowest: code cell {code_no}, {took:.0f} s; kernel start and the rest {result.seconds - took:.0f} s"
     strip_volatile(nb)
     result.status, result.nb = "executed", nb
     return result
@@ -410,7 +424,8 @@ def main() -> int:
                 if result.status == "executed":
                     result.nb.metadata["distill"] = {"seconds": round(result.seconds, 1), "smoke": args.smoke}
                     write_notebook(result.nb, cache / f"{path.stem}-{key}.ipynb")
-                    print(f"{tag}: done in {minutes(result.seconds)} (run so far {minutes(time.perf_counter() - t0)})",
+                    print(f"{tag}: done in {minutes(result.seconds)} (run so far {minutes(time.perf_counter() - t0)}; "
+                          f"{result.slowest})",
                           flush=True)
                 else:
                     write_notebook(result.nb, failed_dir / path.name)
