@@ -109,3 +109,18 @@ def test_scripts_and_event_handlers_from_notebook_content_never_reach_the_page(t
     assert "<script>window.pwned" not in html and len(re.findall(r"<script", html)) == 4  # the page's own 4
     assert "<b>kept</b>" in html and "<table" in html and "$T^2$" in html and "MathJax" in html
     assert "<title>01_evil</title>" in html and 'name="viewport"' in html
+
+
+def test_every_page_links_the_index_its_neighbours_and_the_series(tmp_path):
+    a = _notebook(tmp_path / "01_a.ipynb", "1")
+    b = _notebook(tmp_path / "02_b.ipynb", "2")
+    c = _notebook(tmp_path / "03_c.ipynb", "3")
+    r = _build(tmp_path, a, b, c, extra=("--no-execute",))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "out" / "site" / "02_b.html").read_text()
+    nav = page[page.index('<nav class="distill-nav"'):page.index("</nav>")]
+    assert 'href="index.html"' in nav and 'previous: <a href="01_a.html">' in nav and 'next: <a href="03_c.html">' in nav
+    assert nav.count("<li") == 3 and '<li class="here">02_b</li>' in nav
+    assert page.index("</nav>") < page.index("<main>")  # the project's markup, outside the sanitised notebook
+    first = (tmp_path / "out" / "site" / "01_a.html").read_text()
+    assert "previous:" not in first[first.index("<nav"):first.index("</nav>")]

@@ -272,15 +272,39 @@ def sanitize_page(page: str) -> str:
 
 
 PAGE_HEAD = """<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>.distill-failed { border: 2px solid #b00; padding: 0.8em; background: #fff4f4; }</style>
+<style>.distill-failed { border: 2px solid #b00; padding: 0.8em; background: #fff4f4; }
+nav.distill-nav { font: 14px system-ui, sans-serif; padding: 0.5em 1em; border-bottom: 1px solid #ddd;
+  display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: baseline; background: #fafafa; }
+nav.distill-nav details { flex-basis: 100%; } nav.distill-nav ol { margin: 0.3em 0; }
+nav.distill-nav .here { font-weight: bold; }
+@media print { nav.distill-nav { display: none; } }</style>
 </head>"""
 
 
-def render_html(nb, out: Path, urls: dict[str, str] = CDN) -> None:
+def nav_html(pages: list[tuple[str, str]], current: str) -> str:
+    """The bar at the top of every page: the index, the previous and next notebook, and the whole
+    series as a list (a page is (file stem, title), in reading order)."""
+    stems = [stem for stem, _ in pages]
+    i = stems.index(current)
+    link = lambda stem, text: f'<a href="{html.escape(stem)}.html">{html.escape(text)}</a>'  # noqa: E731
+    parts = ['<a href="index.html">Index</a>']
+    if i > 0:
+        parts.append("← previous: " + link(*pages[i - 1]))
+    if i + 1 < len(pages):
+        parts.append("next: " + link(*pages[i + 1]) + " →")
+    items = "".join(f'<li class="here">{html.escape(t)}</li>' if stem == current else f"<li>{link(stem, t)}</li>"
+                    for stem, t in pages)
+    return (f'<nav class="distill-nav" aria-label="series">{" ".join(f"<span>{p}</span>" for p in parts)}'
+            f"<details><summary>All notebooks</summary><ol>{items}</ol></details></nav>")
+
+
+def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "") -> None:
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"], require_js_url=urls["requirejs"]
                            ).from_notebook_node(nb, resources={"metadata": {"name": report.title_of(nb)}})
     page = sanitize_page(body).replace("</head>", PAGE_HEAD, 1)
+    if nav:  # outside <main>: the project's own markup, not notebook content
+        page = page.replace("<main>", nav + "\n<main>", 1)
     atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
 
@@ -395,6 +419,7 @@ def main() -> int:
         os.environ["DISTILL_RUN_DIR"] = str(nb_dir.resolve())
 
     order = plan(paths)
+    pages = [(q.stem, report.title_of(nbformat.read(q, as_version=4))) for q in paths]  # reading order, for the nav
     bench = benchmarked_seconds(args.smoke)
     inputs = "" if args.no_execute else inputs_digest()
     urls = CDN if args.inplace else {name: bundle(name, site) for name in ASSETS}
@@ -439,7 +464,7 @@ def main() -> int:
         shown = failure_page(committed, result, path) if result.status == "failed" else result.nb
         if result.status != "failed":
             write_notebook(result.nb, nb_dir / path.name)
-        render_html(shown, site / f"{path.stem}.html", urls)
+        render_html(shown, site / f"{path.stem}.html", urls, nav=nav_html(pages, path.stem))
 
     if not args.inplace:
         items = [index_item(results[q.stem], results[q.stem].nb if results[q.stem].status != "failed"
