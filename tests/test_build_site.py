@@ -124,3 +124,15 @@ def test_every_page_links_the_index_its_neighbours_and_the_series(tmp_path):
     assert page.index("</nav>") < page.index("<main>")  # the project's markup, outside the sanitised notebook
     first = (tmp_path / "out" / "site" / "01_a.html").read_text()
     assert "previous:" not in first[first.index("<nav"):first.index("</nav>")]
+
+
+def test_cells_tagged_remove_input_show_only_their_output(tmp_path):
+    path = _notebook(tmp_path / "01_a.ipynb", "print('shown')")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].metadata["tags"] = ["remove-input"]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="the output stays\n")]
+    nbformat.write(nb, path)
+    r = _build(tmp_path, path, extra=("--no-execute",))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "out" / "site" / "01_a.html").read_text()
+    assert "the output stays" in page and "print(" not in page

@@ -300,8 +300,11 @@ def nav_html(pages: list[tuple[str, str]], current: str) -> str:
 
 def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "") -> None:
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"], require_js_url=urls["requirejs"]
-                           ).from_notebook_node(nb, resources={"metadata": {"name": report.title_of(nb)}})
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    exporter = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"], require_js_url=urls["requirejs"])
+    # cells tagged `remove-input` show their outputs only (the overview: a page for readers who do not read code)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove-input"}), enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": report.title_of(nb)}})
     page = sanitize_page(body).replace("</head>", PAGE_HEAD, 1)
     if nav:  # outside <main>: the project's own markup, not notebook content
         page = page.replace("<main>", nav + "\n<main>", 1)
