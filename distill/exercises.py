@@ -34,3 +34,34 @@ def check(answer, expected, hint: str, *, rel: float = 1e-3, abs_: float = 1e-6,
     if not _same(answer, expected, rel, abs_):
         raise AssertionError(f"{name} = {answer!r} is not right yet (expected a {kind}). Hint: {hint}")
     print(f"{name}: correct.")
+
+
+def check_function(fn, reference, make_inputs, hint: str, *, name: str = "your function", trials: int = 5,
+                   rtol: float = 1e-4, atol: float = 1e-6, seed: int = 0) -> None:
+    """Check a function the student wrote against the library's `reference` on `trials` random inputs
+    (`make_inputs(generator)` returns a tuple of arguments). Fails with which kind of input broke it
+    and a hint, never the expected values: the student sees pass or fail, not the answer."""
+    import torch
+    if fn is None:
+        raise AssertionError(f"{name} is not written yet. Hint: {hint}")
+    g = torch.Generator().manual_seed(seed)
+    for t in range(trials):
+        args = make_inputs(g)
+        try:
+            got = fn(*args)
+        except Exception as e:  # the student's bug, reported as one line
+            raise AssertionError(f"{name} raised {type(e).__name__} on trial {t + 1}: {e}. Hint: {hint}") from None
+        want = reference(*args)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            raise AssertionError(f"{name} returned {type(got).__name__} of shape {tuple(getattr(got, 'shape', ()))}; "
+                                 f"expected a tensor of shape {tuple(want.shape)}. Hint: {hint}")
+        if not torch.allclose(got, want, rtol=rtol, atol=atol):
+            raise AssertionError(f"{name} gives a different value on trial {t + 1} of {trials}. Hint: {hint}")
+    print(f"{name}: correct on {trials} random inputs.")
+
+
+def random_logits(g) -> tuple:
+    """Inputs for checking a distillation loss: student and teacher logits (8 x 10) and a temperature."""
+    import torch
+    T = float(torch.empty(1).uniform_(1.0, 8.0, generator=g))
+    return 3 * torch.randn(8, 10, generator=g), 3 * torch.randn(8, 10, generator=g), T

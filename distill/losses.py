@@ -159,3 +159,21 @@ def objective(method: str, T: float = 4.0, alpha: float = 0.5):
     check_temperature(T)
     check_alpha(alpha)
     return make(T, alpha)
+
+
+def gradient_norms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperatures) -> list[dict]:
+    """Why `kd_loss` multiplies by T²: for each T, the size (L2 norm) of the gradient with respect to
+    the student's logits of the plain KL between softened distributions, and of T² times it.
+
+    d KL(p_T || q_T) / d s = (q_T - p_T) / T per example (averaged over the batch), and for large T
+    q_T - p_T shrinks like 1/T, so the plain KL's gradient shrinks like 1/T²; T² x KL keeps it
+    about the same size whatever T is, so changing T does not silently change the learning rate.
+    """
+    out = []
+    for T in temperatures:
+        check_temperature(T)
+        s = student_logits.detach().clone().requires_grad_(True)
+        plain = kd_loss(s, teacher_logits, T) / (T * T)
+        (g,) = torch.autograd.grad(plain, s)
+        out.append({"T": T, "kl": g.norm().item(), "t2_kl": (T * T * g).norm().item()})
+    return out

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import re
 import nbformat
 import pytest
 
@@ -65,7 +66,8 @@ def test_student_copy_removes_every_solution_and_keeps_the_checks(tmp_path):
         assert not sources & set(solutions), f"{path.name}: a solution cell survived"
         for c in nb.cells:
             if "solution" in c.metadata.get("tags", []):
-                assert c.source.endswith("= None  # your code here") and not c.outputs
+                assert (c.source.endswith("= None  # your code here")
+                        or c.source.endswith('raise NotImplementedError("write this function")')) and not c.outputs
     assert sc.placeholder("answer_2 = max(x)\nprint(answer_2)") == "answer_2 = None  # your code here"
 
 
@@ -105,3 +107,54 @@ def test_overview_takes_no_text_past_the_findings_section(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "99_test.ipynb")
     f = report.notebook_findings(tmp_path / "99_test.ipynb")
     assert f.conclusions == ["- found", "**For owners.** keep this"]
+
+
+def test_check_function_passes_a_right_loss_and_names_the_classic_mistakes_without_values():
+    import torch
+    import torch.nn.functional as F
+    from distill import exercises
+    from distill.losses import kd_loss
+
+    def inputs(g):
+        return torch.randn(8, 10, generator=g), torch.randn(8, 10, generator=g), 4.0
+
+    def right(s, t, T):
+        return T * T * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean")
+
+    def no_t2(s, t, T):
+        return F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean")
+
+    def swapped(s, t, T):
+        return T * T * F.kl_div(F.log_softmax(t / T, 1), F.softmax(s / T, 1), reduction="batchmean")
+
+    exercises.check_function(right, kd_loss, inputs, "hint", name="kd")
+    for wrong in (no_t2, swapped, None):
+        with pytest.raises(AssertionError) as e:
+            exercises.check_function(wrong, kd_loss, inputs, "multiply by T squared", name="kd")
+        message = str(e.value)
+        assert "Hint: multiply by T squared" in message
+        assert not re.search(r"\d\.\d{3}", message), "the check must not print the expected value"
+
+
+def test_a_function_to_write_keeps_its_signature_and_loses_its_body():
+    sc = load_script("tools/student_copy.py")
+    src = 'def my_loss(s, t, T=4.0):\n    """Distillation loss."""\n    return T * T * (s - t).mean()'
+    stub = sc.placeholder(src)
+    assert stub.startswith("def my_loss(s, t, T=4.0):") and '"""Distillation loss."""' in stub
+    assert "T * T" not in stub and "raise NotImplementedError" in stub
+    ns: dict = {}
+    exec(stub, ns)
+    with pytest.raises(NotImplementedError):
+        ns["my_loss"](1, 2)
+
+
+@pytest.mark.parametrize("path", SERIES, ids=[p.stem for p in SERIES])
+def test_functions_students_write_are_checked_against_the_library(path):
+    """A solution cell that defines a function is followed by `exercises.check_function`, which the
+    committed run shows passing; the student copy keeps the signature only."""
+    cells = nbformat.read(path, as_version=4).cells
+    for i, c in enumerate(cells):
+        if "solution" in c.metadata.get("tags", []) and c.source.lstrip().startswith("def "):
+            check = cells[i + 1]
+            assert check.cell_type == "code" and "exercises.check_function(" in check.source
+            assert any("correct on" in o.get("text", "") for o in check.outputs), "committed outputs show the check passing"

@@ -167,3 +167,18 @@ def test_kd_loss_written_out_equals_torch_kl_div_exactly():
         s, t = torch.randn(64, 10, generator=g) * 3, torch.randn(64, 10, generator=g) * 5
         ref = F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True, reduction="batchmean") * T**2
         assert torch.allclose(kd_loss(s, t, T), ref, rtol=1e-6, atol=1e-7)
+
+
+def test_gradient_norms_match_the_hand_derivation_and_t2_keeps_them_level():
+    import torch
+    from distill.losses import gradient_norms, soft_targets
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(16, 10, generator=g), torch.randn(16, 10, generator=g)
+    rows = gradient_norms(s, t, [1.0, 4.0, 16.0])
+    for r in rows:
+        T = r["T"]
+        by_hand = ((soft_targets(s, T) - soft_targets(t, T)) / (T * len(s))).norm().item()
+        assert r["kl"] == pytest.approx(by_hand, rel=1e-4)
+        assert r["t2_kl"] == pytest.approx(T * T * by_hand, rel=1e-4)
+    assert rows[-1]["kl"] < rows[0]["kl"] / 50          # the plain KL's gradient collapses with T
+    assert 0.2 < rows[-1]["t2_kl"] / rows[1]["t2_kl"] < 5  # T² x KL keeps it level

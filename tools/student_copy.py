@@ -23,14 +23,22 @@ from distill.report import notebook_paths  # noqa: E402
 
 
 def placeholder(source: str) -> str:
-    """`answer_1 = <solution>` -> `answer_1 = None  # your code here` (every name the solution assigns)."""
-    names = []
+    """`answer_1 = <solution>` -> `answer_1 = None  # your code here` (every name the solution assigns);
+    a function the solution defines keeps its signature and docstring, and its body becomes
+    `raise NotImplementedError`."""
+    names, stubs = [], []
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign):
             names += [t.id for t in node.targets if isinstance(t, ast.Name)]
-    if not names:
-        raise SystemExit(f"student_copy: error: a solution cell assigns no answer variable:\n{source}")
-    return "\n".join(f"{n} = None  # your code here" for n in dict.fromkeys(names) if n.startswith("answer"))
+        elif isinstance(node, ast.FunctionDef):  # a function to write: its signature and docstring stay, its body goes
+            doc = ast.get_docstring(node)
+            stubs.append(f"def {node.name}({ast.unparse(node.args)}):\n"
+                         + (f'    """{doc}"""\n' if doc else "")
+                         + "    # your code here\n    raise NotImplementedError(\"write this function\")")
+    answers = [f"{n} = None  # your code here" for n in dict.fromkeys(names) if n.startswith("answer")]
+    if not answers and not stubs:
+        raise SystemExit(f"student_copy: error: a solution cell assigns no answer variable and defines no function:\n{source}")
+    return "\n\n".join(stubs + ["\n".join(answers)] if answers else stubs)
 
 
 def strip_solutions(nb) -> int:
