@@ -373,20 +373,21 @@ def defences(runs: list[dict], users: dict, changed: dict, *, defences: Sequence
         n = max(budgets[f])
         hurt = {d: compare(runs, dict(defence=d), dict(defence=none), (f"*{d}*", "no defence"), value="test_agreement",
                            copier="naive", family=f, size=s, n=n) for d in rest}
-        adapt = {d: compare(runs, dict(defence=d, copier="adaptive"), dict(defence=none, copier="naive"),
-                            (f"the adaptive copy against *{d}*", "the naive copy without defence"), value="test_agreement",
+        adapt = {d: compare(runs, dict(defence=d), dict(defence=none), (f"the adaptive copy against *{d}*",
+                            "the adaptive copy without defence"), value="test_agreement", copier="adaptive",
                             family=f, size=s, n=n) for d in rest}
         lowered = [d for d in rest if hurt[d].winner == "no defence"]
         worst = min(rest, key=lambda d: hurt[d].diff)
         base = mean_ci(values(runs, "test_agreement", defence=none, copier="naive", family=f, size=s, n=n))
-        still_lower = [d for d in rest if adapt[d].winner == "the naive copy without defence"]
+        still_lower = [d for d in rest if adapt[d].winner == "the adaptive copy without defence"]
         parts.append(
             f"- **{_cap(FAMILY_NAMES.get(f, f))} copy, {n:,} queries.** Without a defence the copy agrees with the teacher on "
             f"{base} of test images. Against a naive copier, {len(lowered)} of {len(rest)} defences lowered fidelity "
             f"clearly{' (' + ', '.join(f'*{d}*' for d in lowered) + ')' if lowered else ''}; the strongest, *{worst}*: "
             f"{hurt[worst].sentence('keeps fidelity above')}. "
-            f"An adaptive copier who keeps only the top answer stayed clearly below the undefended copy against "
-            f"{len(still_lower)} of {len(rest)} defences; against *{worst}*: {adapt[worst].sentence('beats')}.")
+            f"An adaptive copier, who keeps only the top answer, was clearly hurt by {len(still_lower)} of {len(rest)} "
+            f"defences{' (' + ', '.join(f'*{d}*' for d in still_lower) + ')' if still_lower else ''}; against "
+            f"*{worst}*, {adapt[worst].sentence('beats')}.")
     prevention = ("**Prevention.** Fidelity is the share of test images on which the copy gives the teacher's answer; "
                   "each comparison pairs a defence with no defence by seed.\n\n" + "\n".join(parts)
                   + "\n\nEvery defence here must keep the top answer right for users, and the top answer alone makes a "
