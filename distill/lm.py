@@ -24,6 +24,7 @@ Shapes: token ids are int64 `(N, L)`; logits `(N, L, V)` with V = 12.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from functools import partial
 
@@ -338,7 +339,9 @@ def train_lms(models: list[TinyLM], prompts: torch.Tensor, targets: torch.Tensor
     loss = answer_ce if targets.ndim == 2 else partial(_soft_answer_loss, T=T)
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=0.01, optimizer="adam",
                          schedule="onecycle", seed=seeds[0], progress=progress, desc=desc, fused=True)
-    return fit_many(models, inputs_for(prompts, tokens), (targets,), loss, config, seeds)
+    with warnings.catch_warnings():  # vmap runs attention through a slower fallback; correct, and said once here
+        warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
+        return fit_many(models, inputs_for(prompts, tokens), (targets,), loss, config, seeds)
 
 
 def _soft_answer_loss(logits: torch.Tensor, target: torch.Tensor, *, T: float) -> torch.Tensor:
