@@ -79,3 +79,12 @@ def test_notebooks_stay_thin():
     lib = sum(_code_lines(f.read_text()) for d in ("distill", "tools", "bench") for f in (ROOT / d).glob("**/*.py"))
     assert not defined, f"functions defined in notebooks (move them into distill, with tests): {defined}"
     assert nb_lines / (nb_lines + lib) < 0.20, f"notebooks hold {nb_lines / (nb_lines + lib):.0%} of the executable lines"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.name.startswith("00_")], ids=lambda p: p.stem)
+def test_each_lesson_opens_with_what_the_reader_will_be_able_to_do(path):
+    cells = json.loads(path.read_text())["cells"]
+    second = "".join(cells[1]["source"]) if len(cells) > 1 else ""
+    assert cells[1]["cell_type"] == "markdown" and second.startswith("**After this notebook you can**"), \
+        "the cell after the title lists the learning objectives"
+    assert second.count("\n- ") >= 2
