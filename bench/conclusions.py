@@ -42,17 +42,22 @@ def rerun(path: Path, offset: int) -> dict:
         if res.returncode != 0:
             tail = (res.stderr.strip().splitlines() or ["(no output)"])[-1]
             return {"ok": False, "error": tail}
-        return {"ok": True, "verdicts": verdicts_of(json.loads(out.read_text()))}
+        timing = json.loads(res.stdout.strip().splitlines()[-1])  # seconds and the kernel's peak RSS
+        return {"ok": True, "verdicts": verdicts_of(json.loads(out.read_text())), **timing}
 
 
 def conclusions(paths: list[Path], offset: int = 1000, log=print) -> dict:
-    """Re-run every notebook whose committed outputs record verdicts; count the verdicts kept."""
-    per, total = {}, {"held": 0, "total": 0, "changed": []}
+    """Re-run every notebook in full mode on other seeds; count the verdicts each kept (notebooks that
+    record none are re-run for their time only). The runs double as the series' full-mode timing."""
+    per, total, timings = {}, {"held": 0, "total": 0, "changed": []}, {}
     for path in paths:
         before = verdicts_of(json.loads(path.read_text()))
-        if not before:
-            continue
         run = rerun(path, offset)
+        if run["ok"]:
+            timings[path.stem] = {"ok": True, "seconds": run["seconds"], "peak_rss_mb": run["peak_rss_mb"]}
+        if not before:
+            log(f"{path.stem}: no verdicts recorded; re-run for its time only ({run.get('seconds', '?')} s)")
+            continue
         if not run["ok"]:
             per[path.stem] = {"ok": False, "error": run["error"], "total": len(before), "held": 0}
             total["total"] += len(before)
@@ -64,4 +69,4 @@ def conclusions(paths: list[Path], offset: int = 1000, log=print) -> dict:
         total["total"] += h["total"]
         total["changed"] += [dict(c, notebook=path.stem) for c in h["changed"]]
         log(f"{path.stem}: {h['held']} of {h['total']} verdicts held on seeds {offset}+")
-    return {"offset": offset, **total, "per_notebook": per}
+    return {"offset": offset, **total, "per_notebook": per, "timings": timings}

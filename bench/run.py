@@ -155,17 +155,21 @@ def main() -> int:
 
     if "conclusions" in parts and not QUICK:
         from build_site import plan
-        paths = [p for p in plan([Path(n) for n in args.notebooks] if args.notebooks else report.notebook_paths())
-                 if not p.name.startswith("00_")]
+        paths = plan([Path(n) for n in args.notebooks] if args.notebooks else report.notebook_paths())
         r["conclusions"] = conclusions(paths, log=log)
         c = r["conclusions"]
+        for stem, t in c.pop("timings").items():  # these full runs are the series' full-mode times too
+            r.setdefault("notebooks", {}).setdefault(stem, {})["full"] = t
         c["held_fraction"] = c["held"] / c["total"] if c["total"] else None
         log(f"conclusions: {c['held']} of {c['total']} verdicts held on disjoint seeds")
 
     r["seconds"] = round(time.perf_counter() - started, 1)
     out = ROOT / "bench" / ("results-quick.json" if QUICK else "results.json")
     if args.only and args.merge and out.exists():
-        r = {**json.loads(out.read_text()), **{k: v for k, v in r.items() if k not in ("machine", "quick", "seconds")}}
+        old = json.loads(out.read_text())
+        for stem, modes in r.pop("notebooks", {}).items():  # per notebook and mode, so smoke times stay
+            old.setdefault("notebooks", {}).setdefault(stem, {}).update(modes)
+        r = {**old, **{k: v for k, v in r.items() if k not in ("machine", "quick", "seconds")}}
     elif args.only:
         out = out.with_name(out.stem + "-partial.json")
     r["targets"] = targets(r)
