@@ -166,12 +166,18 @@ def choose(records: Iterable[dict], keys: Sequence[str], select_on: str = "val_a
     return max(groups, key=lambda k: sum(groups[k]) / len(groups[k]))
 
 
-def mean_ci(vals: Sequence[float], scale: float = 100.0, unit: str = "%") -> str:
-    """"85.1% (95% CI 84.6 to 85.6)": a mean over seeds with its t interval (`distill.stats`)."""
+def mean_ci(vals: Sequence[float], scale: float = 100.0, unit: str = "%", bounds: tuple[float, float] | None = (0.0, 1.0)
+            ) -> str:
+    """"85.1% (95% CI 84.6 to 85.6)": a mean over seeds with its t interval (`distill.stats`).
+
+    The values are shares by default, so the interval is shown within `bounds` (0 to 100%): a t
+    interval of a share near 0 or 1 can reach past them, which no share can (`bounds=None` keeps it)."""
     vals = list(vals)
     if len(vals) < 2:
         return f"{vals[0] * scale:.1f}{unit} (1 seed)"
     m, lo, hi = mean_interval(vals)
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return f"{m * scale:.1f}{unit} (95% CI {lo * scale:.1f} to {hi * scale:.1f})"
 
 

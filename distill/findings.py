@@ -602,7 +602,7 @@ def language_model(runs: list[dict], work: list[dict], *, budgets: Sequence[int]
     if full:
         called = [n for n, c in full.items() if c.winner == "full distributions"]
         lines.append(f"- **Log-probabilities.** Full distributions clearly beat greedy text at "
-                     f"{_list(called) + ' queries' if called else 'no budget'} of {len(full)}: "
+                     f"{_list(called) + ' queries' if called else 'no budget'} ({len(called)} of {len(full)} budgets): "
                      + "; ".join(f"at {n:,}, {c.sentence('beat')}" for n, c in full.items()) + ".")
     if hi in trained.get("topk", []):
         c = compare(runs, dict(kind="topk"), dict(kind="text"), (f"top-{top_k} answers", "greedy text"),

@@ -332,3 +332,9 @@ def test_copy_costs_bill_the_smallest_budget_that_kept_the_share():
     assert "mlp, label: a copy keeping 94% of the teacher's accuracy cost 0.19% of the teacher's training compute, " \
            "10,000 queries and no labels" in text
     assert "cheapest of these: mlp, label" in text
+
+
+def test_mean_ci_of_a_share_stays_within_0_and_100_percent():
+    assert mean_ci([0.99, 1.0, 0.9, 1.0, 1.0]).endswith("to 100.0)")
+    assert "95% CI 0.0 to" in mean_ci([0.0, 0.0, 0.1, 0.0, 0.0])
+    assert "to 100.0)" not in mean_ci([0.99, 1.0, 0.9, 1.0, 1.0], bounds=None)
