@@ -169,6 +169,12 @@ def main() -> int:
         old = json.loads(out.read_text())
         for stem, modes in r.pop("notebooks", {}).items():  # per notebook and mode, so smoke times stay
             old.setdefault("notebooks", {}).setdefault(stem, {}).update(modes)
+        if "conclusions" in r and "conclusions" in old:  # notebooks re-checked in parts: keep the others' verdicts
+            per = {**old["conclusions"].get("per_notebook", {}), **r["conclusions"]["per_notebook"]}
+            changed = [c for c in old["conclusions"].get("changed", []) if c.get("notebook") not in r["conclusions"]["per_notebook"]]
+            held, total = sum(v["held"] for v in per.values()), sum(v["total"] for v in per.values())
+            r["conclusions"] = {**r["conclusions"], "per_notebook": per, "changed": changed + r["conclusions"]["changed"],
+                                "held": held, "total": total, "held_fraction": held / total if total else None}
         r = {**old, **{k: v for k, v in r.items() if k not in ("machine", "quick", "seconds")}}
     elif args.only:
         out = out.with_name(out.stem + "-partial.json")
