@@ -53,6 +53,10 @@ def test_notebook_conventions(path):
     assert not any("!pip" in s or "%pip" in s for s in sources), "no installs inside notebooks"
     shown = " ".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/markdown", "")) for o in outputs)
     assert not re.search(r"<(function|bound method|class) [^>]* at 0x", shown), "an object's repr was printed as prose"
+    assert "widgets" not in nb["metadata"] and not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                                                       for o in outputs), \
+        "widget state committed (progress bars): the site would load a script from the internet; commit outputs " \
+        "through `make notebooks`, which strips it"
     smoke_outputs = [o for o in outputs if "SMOKE MODE" in "".join(o.get("text", ""))]
     assert not smoke_outputs, "committed outputs must come from a full run, not smoke mode"
 
