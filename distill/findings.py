@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .experiment import compare, mean, mean_ci, values  # noqa: F401  (compare: the exercises use it)
+from .experiment import compare, mean, mean_ci, select, values  # noqa: F401  (compare: the exercises use it)
 from .stats import Comparison, mean_interval  # noqa: F401  (mean_interval: for the notebooks' error bars)
 
 
@@ -240,7 +240,6 @@ def student_size(runs: list[dict], *, families: dict, regimes: Sequence[int], pa
 
 def select_any(records: list[dict], **match) -> bool:
     """True when some record matches."""
-    from .experiment import select
     return bool(select(records, **match))
 
 
@@ -625,7 +624,7 @@ def language_model(runs: list[dict], work: list[dict], *, budgets: Sequence[int]
                  f"answers {100 * mean(values(runs, 'well_formed', kind='text', n=lo)):.0f}% of the time and get "
                  f"{100 * mean(values(runs, 'digit_accuracy', kind='text', n=lo)):.0f}% of the digits right, but solve "
                  f"only {100 * em('text', lo):.1f}% of the problems.")
-    both = work + select_runs(runs, kind="text", n=work_budget)
+    both = work + select(runs, kind="text", n=work_budget)
     w = compare(both, dict(kind="working"), dict(kind="text"), ("copies shown the working", "copies given the sum alone"),
                 value="exact_match", n=work_budget)
     lines.append(f"- **Showing the working.** With {work_budget:,} queries, copies trained on the teacher's working and "
@@ -650,9 +649,6 @@ def language_model(runs: list[dict], work: list[dict], *, budgets: Sequence[int]
     return "\n".join(lines) + "\n\n**For policy readers.** " + policy
 
 
-def select_runs(records: list[dict], **match) -> list[dict]:
-    from .experiment import select
-    return select(records, **match)
 
 
 def copy_costs(runs: list[dict], *, budgets: Sequence[int], rows: dict[str, dict], teacher_acc: float, teacher,
