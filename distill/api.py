@@ -309,9 +309,7 @@ def copy_record(X: torch.Tensor, targets: torch.Tensor, ds, **kwargs) -> dict:
     """Train a copy on the API's answers (targets from `as_targets`) and score it:
     `distill.recipes.student_record` with the method the targets call for."""
     from .recipes import student_record
-    method = copy_method(targets)
-    given = {"y": targets} if method == "labels" else {"teacher_probs": targets}
-    return student_record(X, method, ds, **given, **kwargs)
+    return student_record(X, copy_method(targets), ds, **target_fields(targets), **kwargs)
 
 
 def query_pool(name: str, ds, n: int, seed: int = 0) -> torch.Tensor:

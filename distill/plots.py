@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .metrics import mean_std
 
 
 def show_image(ax, image: torch.Tensor, cmap: str = "gray_r"):
@@ -72,19 +71,6 @@ def heatmap(ax, matrix, classes: Sequence[str], title: str = "", fmt: str = "{:.
                     ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=6,
                             color="white" if m[i, j] > 0.6 * hi else "black")
     return im
-
-
-def seed_band(ax, xs: Sequence[float], runs: Sequence[Sequence[float]], label: str, **kw):
-    """Mean over seeds as a line, mean +/- one standard deviation as a band.
-
-    `runs[i]` holds the values of all seeds at `xs[i]`.
-    """
-    stats = [mean_std(r) for r in runs]
-    m = np.array([s[0] for s in stats])
-    s = np.array([s[1] for s in stats])
-    (line,) = ax.plot(xs, m, marker="o", label=label, **kw)
-    ax.fill_between(xs, m - s, m + s, color=line.get_color(), alpha=0.2)
-    return line
 
 
 def temperature_explorer(logits: torch.Tensor, images: torch.Tensor, classes: Sequence[str],

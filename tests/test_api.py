@@ -213,3 +213,16 @@ def test_query_pool_extends_train_with_mirrors(fashion):
     with pytest.raises(DistillError, match="at most 110000"):
         query_pool("train", fashion, 110001)
     assert query_pool("noise", fashion, 5).shape == (5, 1, 28, 28)
+
+
+def test_copy_record_trains_on_labels_or_probabilities_as_the_answers_are(fashion):
+    import dataclasses
+    import torch
+    from distill import api
+    from distill.recipes import STUDENT_TRAIN
+    X = fashion.X_train[:64]
+    cfg = dataclasses.replace(STUDENT_TRAIN, steps=2)
+    labels = api.copy_record(X, fashion.y_train[:64], fashion, config=cfg, family="mlp", size=4)
+    probs = api.copy_record(X, torch.full((64, 10), 0.1), fashion, config=cfg, family="mlp", size=4)
+    assert labels["method"] == "labels" and probs["method"] == "probs"
+    assert 0 <= labels["test_accuracy"] <= 1 and 0 <= probs["test_accuracy"] <= 1
