@@ -188,6 +188,37 @@ def test_fit_many_with_targets_per_model_and_labels():
         assert (predict(a, X) - predict(b, X)).abs().max() < 1e-5
 
 
+def test_fit_many_with_inputs_per_model_matches_one_at_a_time():
+    """Each student its own inputs (as each seed's copier chooses its own queries): same as `fit` on them."""
+    X, y = blobs(120)
+    Xs = [X, X.flip(-1) + 0.5]
+    ys = torch.stack([y, (y + 2) % 3])
+    ref = []
+    for i, s in enumerate((0, 1)):
+        m = make_copier("mlp", 8, input_shape=(1, 4, 4), num_classes=3, seed=s)
+        fit(m, Xs[i], (ys[i],), label_loss, dataclasses.replace(STEPS, seed=s))
+        ref.append(m)
+    many = [make_copier("mlp", 8, input_shape=(1, 4, 4), num_classes=3, seed=s) for s in (0, 1)]
+    fit_many(many, Xs, (ys,), label_loss, STEPS, [0, 1], per_model=True)
+    for a, b in zip(ref, many):
+        assert (predict(a, X) - predict(b, X)).abs().max() < 1e-5
+    with pytest.raises(DistillError, match="needs per-model targets"):
+        fit_many(many, Xs, (y,), label_loss, STEPS, [0, 1])
+    with pytest.raises(DistillError, match="all of one shape"):
+        fit_many(many, [X, X[:50]], (ys,), label_loss, STEPS, [0, 1], per_model=True)
+
+
+def test_predict_of_a_conv_net_matches_its_plain_forward_pass():
+    """`predict` runs conv nets from a channels-last copy: same logits as the model itself, model untouched."""
+    m = make_copier("cnn", 4, input_shape=(1, 8, 8), num_classes=3, seed=0)
+    X = torch.randn(300, 1, 8, 8)
+    strides = [p.stride() for p in m.parameters()]
+    with torch.no_grad():
+        ref = m.eval()(X)
+    assert (predict(m, X) - ref).abs().max() < 1e-4
+    assert [p.stride() for p in m.parameters()] == strides
+
+
 def test_fit_many_falls_back_to_fit_for_batch_norm_and_records_validation():
     X, y = blobs(100)
     models = [make_copier("teacher", 4, input_shape=(1, 8, 8), num_classes=3, seed=s) for s in (0, 1)]
