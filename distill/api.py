@@ -331,6 +331,16 @@ def query_pool(name: str, ds, n: int, seed: int = 0) -> torch.Tensor:
 
 # ---- ownership test and query monitoring ------------------------------------------------
 
+def split_streams(X: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Queries `X` cut, in the order sent, into accounts of `size` queries each (a remainder
+    shorter than `size` is dropped): a copier spreading one stream over many accounts."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise DistillError(f"an account sends a whole number >= 1 of queries, got {size!r}")
+    if len(X) < size:
+        raise DistillError(f"{len(X)} queries do not fill one account of {size}")
+    return list(X[: len(X) // size * size].split(size))
+
+
 def client_streams(source: str, ds, k: int, size: int, first_seed: int = 0) -> list[torch.Tensor]:
     """`k` query streams of `size` images each, as one client would send them: random draws from
     the validation or test split (honest users), or a transfer-set source (a copier), stream i
@@ -419,6 +429,12 @@ class QueryMonitor:
 
     def flags(self, X: torch.Tensor) -> bool:
         return self.score(X) > self.threshold
+
+    def flag_rate(self, streams: list[torch.Tensor]) -> float:
+        """The share of `streams` this monitor flags."""
+        if not streams:
+            raise DistillError("flag_rate needs at least one stream")
+        return sum(self.flags(s) for s in streams) / len(streams)
 
     @classmethod
     def calibrate(cls, streams: list[torch.Tensor], test: str = "normality",

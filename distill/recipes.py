@@ -147,7 +147,9 @@ def train_student(X: torch.Tensor, method: str = "soft", *, seed: int = 0, **kwa
     return train_students(X, method, seeds=[seed], **kwargs)[0]
 
 
-def _record(student: nn.Module, history: History, ds: Dataset, base: dict, teacher_val, teacher_test, probe) -> dict:
+def scored(student: nn.Module, history: History, ds: Dataset, base: dict, teacher_val=None, teacher_test=None,
+           probe=None) -> dict:
+    """One record: the setting `base` and the trained student's scores (see `student_records`)."""
     val_logits, test_logits = predict(student, ds.X_val), predict(student, ds.X_test)
     rec = {**base, "val_accuracy": accuracy(val_logits, ds.y_val), "test_accuracy": accuracy(test_logits, ds.y_test),
            "seconds": history.seconds,
@@ -176,7 +178,7 @@ def student_records(X: torch.Tensor, method: str, ds: Dataset, *, seeds: list[in
     """
     trained = train_students(X, method, seeds=seeds, y=y, teacher_logits=teacher_logits, teacher_probs=teacher_probs,
                              num_classes=ds.num_classes, config=config, **kwargs)
-    return [_record(student, history, ds, {"method": method, "seed": seed, "n": len(X), **kwargs},
+    return [scored(student, history, ds, {"method": method, "seed": seed, "n": len(X), **kwargs},
                     teacher_val, teacher_test, probe)
             for seed, (student, history) in zip(seeds, trained)]
 

@@ -346,3 +346,38 @@ def generator_queries(api: TeacherAPI, budget: int, ds, *, seed: int = 0, batch:
         ends.append(sent)
     return Queries("generator", "no images at all", torch.cat(parts_X), _targets_cat(parts_t), ends,
                    info={"batch": batch, "directions": directions, "copy_steps": copy_steps})
+
+
+# ---- the copies: every strategy's queries, trained by one recipe --------------------------------
+
+def copy_records(runs: list[Queries], seeds: list[int], ds, budgets: list[int], *, family: str = "mlp",
+                 size: int | None = None, T: float | dict = 1.0, config=None, teacher_val=None, teacher_test=None,
+                 **tags) -> list[dict]:
+    """Train one copy per seed on the first n queries of that seed's run, for each n in `budgets`,
+    all seeds at once (`distill.train.fit_many`, each seed its own queries), and score them
+    (`distill.recipes.scored`). `runs[i]` is seed `seeds[i]`'s run. `T` is the temperature for
+    probability answers (a number, or {budget: T}); label answers use cross-entropy. Records carry
+    `n`, `method`, `family`, `size`, `seed`, `T` (probability answers) and `tags`."""
+    from .losses import objective
+    from .models import make_copier
+    from .recipes import STUDENT_TRAIN, scored
+    from .train import fit_many
+    if len(runs) != len(seeds) or not runs:
+        raise DistillError(f"copy_records needs one run per seed: {len(runs)} runs, {len(seeds)} seeds")
+    config = config or STUDENT_TRAIN
+    records = []
+    for n in budgets:
+        parts = [q.prefix(n) for q in runs]
+        targets = torch.stack([t for _, t in parts])
+        method = copy_method(parts[0][1])
+        t_n = T.get(n, 1.0) if isinstance(T, dict) else T
+        loss_fn, _ = objective(method, t_n)
+        students = [make_copier(family, size, input_shape=ds.input_shape, num_classes=ds.num_classes, seed=s)
+                    for s in seeds]
+        histories = fit_many(students, [x for x, _ in parts], (targets,), loss_fn,
+                             dataclasses.replace(config, seed=seeds[0]), seeds, per_model=True)
+        base = {"method": method, "n": n, "family": family, "size": size, **({"T": t_n} if method == "probs" else {}),
+                **tags}
+        records += [scored(m, h, ds, {**base, "seed": s}, teacher_val, teacher_test)
+                    for m, h, s in zip(students, histories, seeds)]
+    return records

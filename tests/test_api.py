@@ -226,3 +226,22 @@ def test_copy_record_trains_on_labels_or_probabilities_as_the_answers_are(fashio
     probs = api.copy_record(X, torch.full((64, 10), 0.1), fashion, config=cfg, family="mlp", size=4)
     assert labels["method"] == "labels" and probs["method"] == "probs"
     assert 0 <= labels["test_accuracy"] <= 1 and 0 <= probs["test_accuracy"] <= 1
+
+
+def test_split_streams_and_flag_rate():
+    from distill.api import split_streams
+    X = torch.arange(50.0).view(50, 1, 1, 1)
+    parts = split_streams(X, 20)
+    assert [len(p) for p in parts] == [20, 20] and torch.equal(parts[1][0], X[20])
+    with pytest.raises(DistillError, match="do not fill one account of 60"):
+        split_streams(X, 60)
+    with pytest.raises(DistillError, match="whole number >= 1"):
+        split_streams(X, 0)
+    m = QueryMonitor("normality", threshold=0.5)
+    g = torch.Generator().manual_seed(0)
+    natural = [torch.randn(40, 1, 4, 4, generator=g) for _ in range(3)]
+    repeated = [torch.zeros(40, 1, 4, 4)]          # all distances 0: score 1, always flagged
+    assert m.flag_rate(repeated) == 1.0
+    assert m.flag_rate(natural + repeated) == sum(m.flags(s) for s in natural + repeated) / 4
+    with pytest.raises(DistillError, match="at least one stream"):
+        m.flag_rate([])

@@ -181,3 +181,23 @@ def test_rounded_and_label_answers_match_art_postprocessors(teacher):
     # the batch (`class_labels[:, index_labels] = 1`), so a whole batch comes back all ones
     art_labels = np.concatenate([ClassLabels()(p[i:i + 1]) for i in range(len(p))])
     assert np.array_equal(np.eye(10)[labels], art_labels)
+
+
+def test_copy_records_match_one_copy_at_a_time(fashion, teacher):
+    """All seeds at once, each on its own queries: the same copies as `api.copy_record` seed by seed."""
+    import dataclasses
+
+    from distill.api import copy_record
+    from distill.recipes import STUDENT_TRAIN
+    cfg = dataclasses.replace(STUDENT_TRAIN, steps=15)
+    runs = [st.collect("jacobian", TeacherAPI(teacher, "probs"), 200, fashion, seed=s, **FAST) for s in (0, 1)]
+    recs = st.copy_records(runs, [0, 1], fashion, [100, 200], family="mlp", size=8, T={100: 4.0, 200: 1.0},
+                           config=cfg, strategy="jacobian")
+    assert [(r["n"], r["seed"], r["T"], r["strategy"]) for r in recs] == [
+        (100, 0, 4.0, "jacobian"), (100, 1, 4.0, "jacobian"), (200, 0, 1.0, "jacobian"), (200, 1, 1.0, "jacobian")]
+    for r in recs:
+        X, t = runs[r["seed"]].prefix(r["n"])
+        one = copy_record(X, t, fashion, seed=r["seed"], family="mlp", size=8, T=r["T"], config=cfg)
+        assert (one["test_logits"] - r["test_logits"]).abs().max() < 1e-4
+    with pytest.raises(DistillError, match="one run per seed: 2 runs, 1 seeds"):
+        st.copy_records(runs, [0], fashion, [100])
