@@ -679,3 +679,91 @@ def copy_costs(runs: list[dict], *, budgets: Sequence[int], rows: dict[str, dict
     if best:
         lines.append(f"  - the cheapest of these: {best[1]}")
     return "\n".join([head] + lines)
+
+
+# ---- 09 · copying without the data ------------------------------------------------------------
+
+def without_data(runs: list[dict], defended: list[dict], *, budgets: dict, starts: dict, formats: Sequence[str],
+                 teacher_acc: float, pool: str, seeded: str, active: str, generator: str | None,
+                 def_budget: int, defences: Sequence[str], flagged: dict, honest: dict, fpr: float) -> str:
+    """09's findings. `runs`: copies with fields strategy, output, n; `budgets`: {strategy: budgets};
+    `starts`: {strategy: what it started from}; `pool`, `seeded`, `active`, `generator`: the names of
+    the random pool, Jacobian, active and generator strategies. `defended`: copies at one budget per
+    strategy (`def_budget`, as the notebook states it) with field defence (the first of `defences` is the undefended API). `flagged`: {(strategy,
+    stream length): share of streams flagged}; `honest`: {stream length: share of honest streams}."""
+    seeds = len(values(runs, strategy=pool, output=formats[0], n=max(budgets[pool])))
+    head = " | ".join(f"{o} answers" for o in formats)
+    lines = [f"Test accuracy at each strategy's largest budget, mean with its 95% interval over {seeds} seeds, and the "
+             f"share of the teacher's {100 * teacher_acc:.1f}% it keeps:", "",
+             f"| strategy | starts from | queries | {head} |", "|---" * (3 + len(formats)) + "|"]
+    for s, bs in budgets.items():
+        top = max(bs)
+        cells = [f"{mean_ci(values(runs, strategy=s, output=o, n=top))} ({100 * mean(values(runs, strategy=s, output=o, n=top)) / teacher_acc:.0f}%)"
+                 if select_any(runs, strategy=s, output=o, n=top) else "—" for o in formats]
+        lines.append(f"| {s} | {starts[s]} | {top:,} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for o in formats:
+        both = [n for n in budgets[active] if n in budgets[pool]]
+        c = {n: compare(runs, dict(strategy=active), dict(strategy=pool), ("choosing queries", "random queries"),
+                        output=o, n=n) for n in both}
+        wins = [n for n in both if c[n].winner == "choosing queries"]
+        losses = [n for n in both if c[n].winner == "random queries"]
+        top = both[-1]
+        lines.append(f"- **Choosing from a pool ({o}).** Asking about the images the copy is least sure of, against the "
+                     f"same number of random images from the same pool: at {top:,} queries {c[top].sentence('beat')}. "
+                     f"Choosing was clearly better at {_list(wins) + ' queries' if wins else 'no budget'} and clearly "
+                     f"worse at {_list(losses) + ' queries' if losses else 'no budget'} (of {_list(both)}).")
+    first = min(budgets[seeded])
+    for o in formats:
+        top = max(budgets[seeded])
+        grow = compare(runs, dict(n=top), dict(n=first), (f"{top:,} queries", f"the {first} seed images alone"),
+                       strategy=seeded, output=o)
+        lines.append(f"- **Growing a seed set ({o}).** Jacobian-based augmentation of {first} seed images: after "
+                     f"{top:,} queries the copy reached {mean_ci(values(runs, strategy=seeded, output=o, n=top))}; "
+                     f"{grow.sentence('beat')}. The synthetic images teach the copy where the teacher's boundaries "
+                     "lie near the seeds (what Papernot et al. needed for transferable attacks), not what unseen "
+                     "clothes look like.")
+    if generator:
+        top = max(budgets[generator])
+        best = max(budgets[generator], key=lambda n: mean(values(runs, strategy=generator, n=n)))
+        lines.append(f"- **No images at all.** The data-free generator's copy reached "
+                     f"{mean_ci(values(runs, strategy=generator, n=top))} after {top:,} queries (best mean "
+                     f"{100 * mean(values(runs, strategy=generator, n=best)):.1f}% at {best:,}; chance is 10%). Up to "
+                     f"{top:,} queries, having no images did protect this teacher; the published data-free attacks "
+                     "used millions (below).")
+    none, rest = defences[0], list(defences[1:])
+    dparts = []
+    for s in dict.fromkeys(r["strategy"] for r in defended):
+        for_s = [d for d in rest if select_any(defended, strategy=s, defence=d)]
+        cmp = {d: compare(defended, dict(defence=d), dict(defence=none), (f"*{d}*", "no defence"),
+                          value="test_agreement", strategy=s) for d in for_s}
+        lowered = [d for d in for_s if cmp[d].winner == "no defence"]
+        worst = min(for_s, key=lambda d: cmp[d].diff)
+        dparts.append(f"{s}: {len(lowered)} of {len(for_s)} defences lowered fidelity clearly"
+                      + (f" ({', '.join(lowered)})" if lowered else "") + f"; the largest drop: {cmp[worst].sentence('keeps fidelity above')}")
+    lines.append(f"- **Defences against each strategy** ({def_budget:,} queries, fidelity = agreement with the teacher "
+                 "on test images, paired by seed with the undefended API): " + "; ".join(dparts) + ".")
+    lengths = sorted(honest)
+    lines.append(f"- **Spreading queries over accounts.** The query monitor (the distance test of notebook 07, "
+                 f"calibrated for {100 * fpr:.0f}% false alarms at each account size) flagged, per account of "
+                 + ", ".join(f"{L}" for L in lengths) + " queries: honest users "
+                 + "/".join(f"{100 * honest[L]:.0f}%" for L in lengths) + "; "
+                 + "; ".join(f"{s} " + "/".join(f"{100 * flagged[s, L]:.0f}%" for L in lengths)
+                             for s in dict.fromkeys(k[0] for k in flagged))
+                 + ". " + _exposure(flagged, lengths))
+    return "\n".join(lines)
+
+
+def _exposure(flagged: dict, lengths: Sequence[int]) -> str:
+    """Which strategies most accounts of the longest and of the shortest length gave away (>= half flagged)."""
+    names = list(dict.fromkeys(k[0] for k in flagged))
+    long, short = max(lengths), min(lengths)
+    at_long = [s for s in names if flagged[s, long] >= 0.5]
+    at_short = [s for s in names if flagged[s, short] >= 0.5]
+    hidden = [s for s in at_long if s not in at_short]
+    out = (f"Accounts of {long} queries gave away (half or more flagged) {_list(at_long) if at_long else 'no strategy'}; "
+           f"at {short} queries per account, {_list(at_short) if at_short else 'none'}.")
+    if hidden:
+        out += (f" Spreading its queries over accounts of {short} hid {_list(hidden)}: the cost is "
+                f"{long // short} times as many accounts.")
+    return out

@@ -140,7 +140,8 @@ def random_queries(api: TeacherAPI, budget: int, ds, *, seed: int = 0, source: s
     """`budget` images from transfer source `source` (`distill.data.TRANSFER_SETS`), asked at once."""
     _no_options("random", unused, allowed=("copier", "steps"))
     X = query_pool(source, ds, budget, seed=seed)
-    return Queries("random", f"a public source of images ({source})", X, _ask(api, X, ds.num_classes), [budget],
+    from .data import TRANSFER_SETS
+    return Queries("random", TRANSFER_SETS.help[source], X, _ask(api, X, ds.num_classes), [budget],
                    info={"source": source})
 
 
@@ -370,7 +371,9 @@ def copy_records(runs: list[Queries], seeds: list[int], ds, budgets: list[int], 
         parts = [q.prefix(n) for q in runs]
         targets = torch.stack([t for _, t in parts])
         method = copy_method(parts[0][1])
-        t_n = T.get(n, 1.0) if isinstance(T, dict) else T
+        if isinstance(T, dict) and n not in T:
+            raise DistillError(f"no temperature given for budget {n}: T has {sorted(T)}")
+        t_n = T[n] if isinstance(T, dict) else T
         loss_fn, _ = objective(method, t_n)
         students = [make_copier(family, size, input_shape=ds.input_shape, num_classes=ds.num_classes, seed=s)
                     for s in seeds]

@@ -338,3 +338,53 @@ def test_mean_ci_of_a_share_stays_within_0_and_100_percent():
     assert mean_ci([0.99, 1.0, 0.9, 1.0, 1.0]).endswith("to 100.0)")
     assert "95% CI 0.0 to" in mean_ci([0.0, 0.0, 0.1, 0.0, 0.0])
     assert "to 100.0)" not in mean_ci([0.99, 1.0, 0.9, 1.0, 1.0], bounds=None)
+
+
+# ---- 09 · copying without the data ---------------------------------------------------------------
+
+def _strategy_runs(active_gain: float, spread: float = 1.0) -> list[dict]:
+    rs = []
+    for o in ("probs", "label"):
+        for n in (100, 400):
+            rs += recs(0.80, strategy="pool", output=o, n=n) + recs(0.80 + (active_gain if n == 400 else 0), spread,
+                                                                    shift=3, strategy="active", output=o, n=n)
+            rs += recs(0.70, strategy="jac", output=o, n=n, shift=5)
+    rs += recs(0.11, strategy="gen", output="probs", n=1600) + recs(0.12, strategy="gen", output="probs", n=3200)
+    return rs
+
+
+def _defended(drop: float) -> list[dict]:
+    return (recs(0.85, strategy="pool", defence="none", n=400)
+            + recs(0.85 - drop, strategy="pool", defence="noise", n=400, shift=2))
+
+
+def _without(runs, defended, flagged=None):
+    flagged = flagged or {("pool", 25): 0.02, ("pool", 200): 0.04, ("jac", 25): 0.1, ("jac", 200): 1.0}
+    return findings.without_data(runs, defended, budgets={"pool": [100, 400], "active": [100, 400], "jac": [100, 400],
+                                                          "gen": [1600, 3200]},
+                                 starts={"pool": "a pool", "active": "a pool", "jac": "100 images", "gen": "nothing"},
+                                 formats=["probs", "label"], teacher_acc=0.9, pool="pool", seeded="jac", active="active",
+                                 generator="gen", def_budget=400, defences=["none", "noise"], flagged=flagged,
+                                 honest={25: 0.05, 200: 0.05}, fpr=0.05)
+
+
+def test_without_data_calls_only_differences_whose_interval_excludes_zero():
+    text = _without(_strategy_runs(0.02), _defended(0.02))
+    assert "at 400 queries choosing queries beat random queries by 2.0 points" in text
+    assert "Choosing was clearly better at 400 queries" in text
+    assert "no defence keeps fidelity above *noise* by 2.0 points" in text and "1 of 1 defences lowered" in text
+    assert "| active | a pool | 400 | 82.0%" in text and "| gen | nothing | 3,200 | 12.0%" in text
+    assert "Spreading its queries over accounts of 25 hid jac: the cost is 8 times as many accounts." in text
+    quiet = _without(_strategy_runs(0.001, spread=8.0), _defended(0.0005))
+    assert "no clear difference between choosing queries and random queries at 10 seeds" in quiet
+    assert "Choosing was clearly better at no budget" in quiet and "0 of 1 defences lowered" in quiet
+
+
+def test_without_data_jacobian_sentence_pairs_the_largest_budget_with_the_seed_images():
+    rs = _strategy_runs(0.0)
+    rs = [r for r in rs if not (r["strategy"] == "jac" and r["n"] == 400)] + recs(0.75, strategy="jac", output="probs",
+                                                                                   n=400, shift=1) \
+        + recs(0.70, strategy="jac", output="label", n=400, shift=1)
+    text = _without(rs, _defended(0.0))
+    assert "400 queries beat the 100 seed images alone by 5.0 points" in text
+    assert "no clear difference between 400 queries and the 100 seed images alone at 10 seeds" in text

@@ -352,7 +352,7 @@ that mechanism on public toy data (Fashion-MNIST) and measure how much capabilit
 <li><b>Policy readers</b> (no code): read <a href="00_overview.html">00 · Overview</a>. It explains
 distillation in plain words and shows every notebook's findings and key figure. For the detail behind
 one finding, read the "What we saw" section at the end of that notebook's page.</li>
-<li><b>Students</b>: work through 01 to 08 in order (about 50 minutes each) in JupyterLab
+<li><b>Students</b>: work through 01 to 09 in order (about 50 minutes each) in JupyterLab
 (<code>make lab</code>), changing the parameters cell and answering the checked exercises at the end
 of each notebook.</li>
 <li><b>Instructors</b>: <code>docs/instructors.md</code> has a lesson plan per notebook with timings and
