@@ -11,7 +11,8 @@ compared over a few seeds:
   classes are its sources (unlabelled clothes, digits, photographs, noise: the bandit should learn
   to prefer the clothes), against `random` draws from the same mixed pool.
 
-ART trains with its own loop (Adam at 1e-3, no schedule, `nb_epochs` passes), so small differences
+The victim answers probabilities (the teacher followed by a softmax): ART passes whatever the victim
+returns to the thief as training targets. ART trains with its own loop (Adam at 1e-3, no schedule, `nb_epochs` passes), so small differences
 from the project's recipe (Adam with a one-cycle schedule) are expected; a large gap would point at a
 bug on one side. The adaptive bandit asks one image at a time and trains one step per answer, so it
 is slow (about 10 ms per query here)."""
@@ -52,12 +53,12 @@ def mixed_pool(ds, per_source: int, seed: int = 0) -> tuple[torch.Tensor, np.nda
 def art_reference(ds, teacher: nn.Module, seeds: list[int], budget: int = 1600, steps: int = 400,
                   size: int = 128) -> dict:
     from art.attacks.extraction import KnockoffNets
-    victim = _classifier(teacher, ds)
+    victim = _classifier(nn.Sequential(teacher, nn.Softmax(dim=-1)), ds)  # an API answers probabilities, not logits
     epochs = max(1, round(steps / math.ceil(budget / STUDENT_TRAIN.batch_size)))
     config = dataclasses.replace(STUDENT_TRAIN, steps=steps)
     out = {"budget": budget, "steps": steps, "art_epochs": epochs, "copier": f"mlp {size}", "seeds": seeds}
     rows: dict[str, list[float]] = {}
-    pool_X, pool_y = mixed_pool(ds, 2000)
+    pool_X, pool_y = mixed_pool(ds, 1500)
     start = time.perf_counter()
     for seed in seeds:
         pool = api.query_pool("train", ds, budget, seed=seed)

@@ -9,6 +9,7 @@
 | `contention.py`    | a student run beside one busy process vs alone, under the thread policy        |
 | `series.py`        | every notebook's wall time and peak memory, smoke and full mode                 |
 | `conclusions.py`   | every notebook re-run on disjoint seeds: how many of its verdicts hold          |
+| `art_reference.py` | ART's KnockoffNets against the project's teacher vs `distill.strategies`, same budget |
 
     make bench                    # everything, including every notebook in smoke and full mode (~30 min)
     BENCH_QUICK=1 make bench      # every ratio on smaller work, one notebook in smoke mode (about a minute)
@@ -34,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling files below, when run or imported as a script
 from common import QUICK, ROOT, machine, matmul_peak
+from art_reference import art_reference
 from conclusions import conclusions
 from contention import contention
 from data_path import cached_outputs, data_path
@@ -56,7 +58,7 @@ TARGETS = {  # from the performance issues, for the 2-core reference CPU
     "series.peak_rss_mb": ("<=", 3 * 1024),
     "conclusions.held_fraction": (">=", 1.0),
 }
-PARTS = ("matmul", "teacher", "data", "cache", "steps", "batched", "contention", "notebooks", "conclusions")
+PARTS = ("matmul", "teacher", "data", "cache", "steps", "batched", "contention", "art", "notebooks", "conclusions")
 
 
 def check(name: str, value: float) -> dict:
@@ -139,6 +141,12 @@ def main() -> int:
         c = r["contention"]
         log(f"beside a busy process: {c['slowdown']:.1f}x slower under the policy ({c['policy']['threads_busy']} "
             f"thread(s) then), {c['all_cores']['slowdown']:.1f}x with every core; quiet cost {c['quiet_cost']:+.0%}")
+    if "art" in parts:
+        from distill import recipes
+        teacher = teacher or recipes.load_teacher(ds)[0]
+        r["art_reference"] = art_reference(ds, teacher, [0] if QUICK else [0, 1, 2], budget=400 if QUICK else 1600,
+                                           steps=50 if QUICK else 400)
+        log("ART reference: " + "; ".join(f"{k} {100 * v['mean']:.1f}%" for k, v in r["art_reference"]["test_accuracy"].items()))
     if "notebooks" in parts:
         from build_site import plan  # summaries (the overview) after the notebooks they read
         paths = plan([Path(n) for n in args.notebooks] if args.notebooks else report.notebook_paths())
@@ -258,6 +266,11 @@ def table(r: dict) -> str:
         s = r["student_steps"]
         rows.append(("student step (MLP w64, bs256)", f"{s['mlp_width64_bs256_ms']:.2f} ms", ""))
         rows.append(("LM student step (d32, bs128)", f"{s['lm_d32_bs128_ms']:.2f} ms", ""))
+    if "art_reference" in r:
+        a = r["art_reference"]
+        for k, v in a["test_accuracy"].items():
+            rows.append((k, f"{100 * v['mean']:.1f}%", f"test accuracy, {a['budget']:,} queries, {a['copier']}, "
+                                                       f"{len(v['values'])} seeds"))
     for name, v in r.get("notebooks", {}).items():
         for mode, m in v.items():
             rows.append((f"{name} ({mode})", f"{m['seconds']:.0f} s" if m["ok"] else "FAILED",
