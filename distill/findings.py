@@ -767,3 +767,23 @@ def _exposure(flagged: dict, lengths: Sequence[int]) -> str:
         out += (f" Spreading its queries over accounts of {short} hid {_list(hidden)}: the cost is "
                 f"{long // short} times as many accounts.")
     return out
+
+
+def beyond_imitation(narrow: list[dict], broad: list[dict], *, covered: int, budget: int) -> str:
+    """08's test outside the imitation data. `narrow`: copies that asked only about problems with at
+    most `covered` carries; `broad`: copies that asked about any problem, same budget and seeds.
+    Both carry `exact_match_*` and `well_formed_*` for the test problems `inside` and `outside`
+    (more than `covered` carries); paired by seed."""
+    both = narrow + broad
+    c_out = compare(both, dict(asked="broad"), dict(asked="narrow"), ("the copy that asked about every kind",
+                    "the copy that asked only about easy problems"), value="exact_match_outside")
+    c_in = compare(both, dict(asked="broad"), dict(asked="narrow"), ("the broad copy", "the narrow copy"),
+                   value="exact_match_inside")
+    return (f"- **Outside the imitation data.** A copier that sent {budget:,} problems with at most {covered} carr"
+            f"{'y' if covered == 1 else 'ies'} (the greedy-text API) got a copy that solved "
+            f"{mean_ci(values(narrow, 'exact_match_inside'))} of such test problems but "
+            f"{mean_ci(values(narrow, 'exact_match_outside'))} of those with more carries, while writing well-formed "
+            f"answers to {mean_ci(values(narrow, 'well_formed_outside'))} of them. On the harder problems "
+            f"{c_out.sentence('beat')}; on the easy ones, {c_in.sentence('beat')}. The copy learned the form of "
+            "every answer, and the capability only where it asked (as Gudibande et al. 2023 reported for imitation "
+            "of large language models, not measured here).")

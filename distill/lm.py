@@ -373,6 +373,34 @@ def evaluate_lm(model: TinyLM, task: AdditionTask, split: str = "test") -> dict:
             "well_formed": well_formed(out), "n": len(a)}
 
 
+def scores_on(model: TinyLM, task: AdditionTask, a: torch.Tensor, b: torch.Tensor) -> dict:
+    """Exact match, digit accuracy and well-formedness of greedy answers to the problems `a + b`."""
+    if len(a) == 0 or len(a) != len(b):
+        raise DistillError(f"scores_on needs the same, non-zero number of operands a and b, got {len(a)} and {len(b)}")
+    out = generate(model, task.prompts(a, b), task.answer_len)
+    return {"exact_match": exact_match(out, a, b, task), "digit_accuracy": digit_accuracy(out, a, b, task),
+            "well_formed": well_formed(out), "n": len(a)}
+
+
+def carry_count(task: AdditionTask, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(N,) how many digit positions of `a + b` carry: a measure of how hard a problem is."""
+    return task.carries(a, b).sum(1)
+
+
+def with_scores_on(records: list[dict], task: AdditionTask, subsets: dict[str, tuple[torch.Tensor, torch.Tensor]]
+                   ) -> list[dict]:
+    """Records (with their "model") plus `exact_match_<name>`, `digit_accuracy_<name>` and
+    `well_formed_<name>` for each named set of problems in `subsets`."""
+    out = []
+    for r in records:
+        if "model" not in r:
+            raise DistillError("with_scores_on needs records with their models: train with keep_models=True")
+        extra = {f"{k}_{name}": v for name, (a, b) in subsets.items()
+                 for k, v in scores_on(r["model"], task, a, b).items() if k != "n"}
+        out.append({**r, **extra})
+    return out
+
+
 # ---- what a copier receives ---------------------------------------------------------------
 
 @dataclass

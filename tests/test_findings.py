@@ -388,3 +388,13 @@ def test_without_data_jacobian_sentence_pairs_the_largest_budget_with_the_seed_i
     text = _without(rs, _defended(0.0))
     assert "400 queries beat the 100 seed images alone by 5.0 points" in text
     assert "no clear difference between 400 queries and the 100 seed images alone at 10 seeds" in text
+
+
+def test_beyond_imitation_calls_the_gap_only_when_its_interval_excludes_zero():
+    def lm_recs(asked, inside, outside, shift=0):
+        return [dict(r, asked=asked, exact_match_inside=r["test_accuracy"], exact_match_outside=outside + (r["test_accuracy"] - inside),
+                     well_formed_outside=0.99) for r in recs(inside, shift=shift)]
+    text = findings.beyond_imitation(lm_recs("narrow", 0.9, 0.3), lm_recs("broad", 0.9, 0.8, shift=4), covered=1, budget=2000)
+    assert "the copy that asked about every kind beat the copy that asked only about easy problems by 50.0 points" in text
+    assert "on the easy ones, no clear difference between the broad copy and the narrow copy at 10 seeds" in text
+    assert "at most 1 carry" in text and "99.0% (95% CI 99.0 to 99.0)" in text

@@ -169,3 +169,34 @@ def test_students_trained_at_once_match_students_trained_alone():
         for p, q in zip(rec["model"].parameters(), alone.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)  # float sums in another order; Adam amplifies tiny gradients
     assert [r["seed"] for r in recs] == [3, 4] and all(r["n"] == 64 for r in recs)
+
+
+def test_carry_count_and_scores_on_subsets():
+    from distill import lm
+    task = lm.AdditionTask(digits=3)
+    a, b = torch.tensor([123, 999, 500]), torch.tensor([45, 1, 499])
+    assert lm.carry_count(task, a, b).tolist() == [0, 3, 0]   # 123+45: none; 999+1: three; 500+499: none
+
+    import distill.lm as L
+    powers = torch.tensor([100, 10, 1])
+
+    def fake_generate(model, prompts, n):  # "right" answers every prompt correctly, "bad" writes no digits
+        pa, pb = (prompts[:, :3] * powers).sum(1), (prompts[:, 4:7] * powers).sum(1)
+        right = task.answers(pa, pb)
+        return right if model == "right" else torch.full_like(right, 10)
+
+    orig = L.generate
+    try:
+        L.generate = fake_generate
+        s = lm.scores_on("right", task, a, b)
+        assert s == {"exact_match": 1.0, "digit_accuracy": 1.0, "well_formed": 1.0, "n": 3}
+        bad = lm.scores_on("bad", task, a, b)
+        assert bad["exact_match"] == 0.0 and bad["well_formed"] == 0.0
+        recs = lm.with_scores_on([{"seed": 0, "model": "right"}], task, {"hard": (a[1:2], b[1:2])})
+        assert recs[0]["exact_match_hard"] == 1.0 and recs[0]["well_formed_hard"] == 1.0
+    finally:
+        L.generate = orig
+    with pytest.raises(DistillError, match="keep_models=True"):
+        lm.with_scores_on([{"seed": 0}], task, {"hard": (a, b)})
+    with pytest.raises(DistillError, match="same, non-zero number"):
+        lm.scores_on("right", task, a[:0], b[:0])
