@@ -102,3 +102,77 @@ def series(folder: str | Path | None = None, skip: tuple[str, ...] = SUMMARIES) 
     if not paths:
         raise DistillError(f"no notebooks found in {folder}")
     return [notebook_findings(p) for p in paths]
+
+
+def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = None) -> str:
+    """The finding of notebook `notebook` ("06") that opens with the bold `lead`, as its notebook
+    computed it (a bullet with its first `subs` indented sub-bullets, all if None, or a paragraph),
+    followed by a link to the notebook. If that notebook or finding is missing: one line saying so,
+    never a stale number."""
+    f = next((x for x in found if x.name.startswith(f"{notebook}_")), None)
+    if f is None:
+        return f"*(notebook {notebook} has not been run yet: `make run`)*"
+    link = f"([notebook {notebook}]({f.name}.ipynb))"
+    for block in f.conclusions:
+        lines = block.split("\n")
+        for i, line in enumerate(lines):
+            if not (line.startswith(f"- **{lead}") or line.startswith(f"**{lead}")):
+                continue
+            rest = []
+            for ln in lines[i + 1:]:
+                if (line.startswith("- ") and not ln.startswith("  ")) or not ln.strip():
+                    break
+                rest.append(ln)
+            if line.startswith("- "):
+                return "\n".join([f"{line[2:]} {link}"] + rest[:subs])
+            return "\n".join([line] + rest) + f" {link}"
+    return f"*(notebook {notebook} has no finding \"{lead}\" in its last run: re-run it, `make run`)*"
+
+
+# The brief's questions (what policy readers ask), each with a plain framing (no numbers: every number
+# comes from the findings quoted after it, as the notebooks computed them).
+BRIEF = [
+    ("What does a copier need?",
+     "Not the model's weights, code or training data: answers to queries, and queries of the right kind.",
+     [("06", "Cheapest copy at 90% of the teacher", 0), ("06", "Which images the copier sends matters", 0),
+      ("09", "No images at all", 0)]),
+    ("Does it matter what the API returns?",
+     "An API can return full probabilities or only its top answer; the difference is smaller than one might expect.",
+     [("02", "Probabilities vs. a label-only answer", 0), ("06", "Why labels cost so little here", 0)]),
+    ("What does a copy keep, and what does it inherit?",
+     "A copy can be much smaller than the original and still keep most of its accuracy; it also picks up "
+     "the original's habits.",
+     [("03", "The smallest copy keeping 90%", 0), ("03", "Mistakes.", 0), ("05", "One class withheld", 0)]),
+    ("What does copying cost compared with building?",
+     "Measured here in training compute, queries and labels, against what the teacher cost.",
+     [("06", "What a copy cost", 1)]),
+    ("Which defences work, and what do they cost honest users?",
+     "Defences that change what the API returns must still give users the right answer, and the right "
+     "answer alone makes a good copy.",
+     [("07", "Price for users.", 0), ("07", "MLP copy, 10,000 queries.", 0), ("09", "Defences against each strategy", 0)]),
+    ("Can copying be detected, or proven afterwards?",
+     "Two tools were tried: watching the stream of queries, and planting deliberately wrong answers (a watermark).",
+     [("07", "Monitoring.", 0), ("09", "Spreading queries over accounts.", 0), ("07", "Evidence after the fact.", 0)]),
+    ("And language models?",
+     "A tiny language model shows the same mechanism, with one twist: a copy learns the form of answers "
+     "before their substance.",
+     [("08", "Style comes before capability.", 0), ("08", "Showing the working.", 0),
+      ("08", "Outside the imitation data.", 0)]),
+]
+
+
+def brief(found: list[Findings], questions=None) -> str:
+    """The overview's questions and answers, in Markdown: each question, its framing, and the findings
+    that answer it (`quote`), as the executed notebooks computed them."""
+    out = []
+    for q, framing, sources in (BRIEF if questions is None else questions):
+        out.append(f"### {q}\n\n{framing}\n\n" + "\n".join(f"- {quote(found, nb, lead, subs)}" for nb, lead, subs in sources))
+    return "\n\n".join(out)
+
+
+def source_line() -> str:
+    """Which run the overview's numbers come from, in words."""
+    import os
+    if os.environ.get("DISTILL_RUN_DIR"):
+        return f"the notebooks this `make run` just executed (`{os.environ['DISTILL_RUN_DIR']}`)"
+    return "the committed full runs of the notebooks (`notebooks/`); `make run` re-executes them and rebuilds this page from that run"

@@ -136,3 +136,16 @@ def test_cells_tagged_remove_input_show_only_their_output(tmp_path):
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "out" / "site" / "01_a.html").read_text()
     assert "the output stays" in page and "print(" not in page
+
+
+def test_solutions_stay_off_the_site_and_links_between_notebooks_point_at_pages(tmp_path):
+    path = _notebook(tmp_path / "01_a.ipynb", "answer_1 = 6 * 7  # the secret solution")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].metadata["tags"] = ["solution"]
+    nb.cells.append(nbformat.v4.new_markdown_cell("See [notebook 06](06_through_an_api.ipynb#what-we-saw)."))
+    nbformat.write(nb, path)
+    r = _build(tmp_path, path, extra=("--no-execute",))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "out" / "site" / "01_a.html").read_text()
+    assert "secret solution" not in page
+    assert 'href="06_through_an_api.html#what-we-saw"' in page

@@ -42,6 +42,47 @@ def test_check_says_when_nothing_is_filled_in():
         exercises.check(None, 3, "hint")
 
 
+@pytest.mark.parametrize("answer, expected, share, says", [
+    (83.7, 0.837, True, "looks like a percentage"),      # a percentage for a share
+    (0.84, 0.8372, False, "It is close: use the unrounded value"),   # rounded too far
+    (3.5, 4, False, "a count: a whole number"),
+    (float("nan"), 0.5, False, "divided by zero or averaged nothing"),
+    (0.2, 0.837, True, "expected a number, a share between 0 and 1"),
+])
+def test_a_failed_check_names_the_slip_in_one_line_without_the_answer(answer, expected, share, says):
+    with pytest.raises(exercises.NotYet) as e:
+        exercises.check(answer, expected, "the hint", name="answer_1", share=share)
+    msg = str(e.value)
+    assert says in msg and "the hint" in msg and "\n" not in msg
+    assert repr(expected) not in msg.replace(repr(answer), "")
+    assert e.value._render_traceback_() == [f"\033[31m✗ {msg}\033[0m"]  # what a notebook shows: one line
+
+
+def test_check_answer_reads_the_expected_value_from_the_notebook_namespace(capsys):
+    ns = {"GENERATOR_BUDGETS": [1600, 6400, 12800]}
+    exercises.check_answer("09.2", 12800, ns)
+    assert "answer_2: correct." in capsys.readouterr().out
+    for wrong in (1600, 12799.5, None):
+        with pytest.raises(exercises.NotYet) as e:
+            exercises.check_answer("09.2", wrong, ns)
+        assert "12800" not in str(e.value)
+    with pytest.raises(exercises.NotYet, match="'GENERATOR_BUDGETS' is not defined; run the notebook's cells above first"):
+        exercises.check_answer("09.2", 12800, {})
+    with pytest.raises(DistillError, match="unknown exercise '99.1'"):
+        exercises.check_answer("99.1", 1, ns)
+
+
+def test_answer_key_share_answers_reject_percentages_and_roundings():
+    """01.2 (a share): the reference passes; a percentage, a rounding and the complement fail."""
+    logits = torch.tensor([[9.0, 0.0], [1.0, 0.0], [8.0, 0.0], [7.0, 0.0]])   # 3 of 4 above 0.99
+    ns = {"torch": torch, "logits_test": logits}
+    right = (torch.softmax(logits, -1).amax(-1) > 0.99).double().mean().item()
+    exercises.check_answer("01.2", right, ns)
+    for wrong in (100 * right, round(right, 1) + 0.1, 1 - right):
+        with pytest.raises(exercises.NotYet):
+            exercises.check_answer("01.2", wrong, ns)
+
+
 @pytest.mark.parametrize("path", SERIES, ids=lambda p: p.stem)
 def test_every_notebook_ends_with_two_or_three_checked_exercises(path):
     cells = nbformat.read(path, as_version=4).cells
@@ -52,8 +93,30 @@ def test_every_notebook_ends_with_two_or_three_checked_exercises(path):
     for i in solutions:
         assert tail[i].source.lstrip().startswith("answer_"), "a solution cell assigns answer_N"
         check = tail[i + 1]
-        assert check.cell_type == "code" and "exercises.check(" in check.source
+        assert check.cell_type == "code" and ("exercises.check_answer(" in check.source or "exercises.check_function(" in check.source)
         assert any("correct" in o.get("text", "") for o in check.outputs), "committed outputs show the check passing"
+
+
+@pytest.mark.parametrize("path", SERIES, ids=lambda p: p.stem)
+def test_check_cells_show_no_expected_value(path):
+    """A value check is exactly `exercises.check_answer("NN.k", answer_k, globals())`: the expected value is
+    computed in distill/answer_key.py, so neither the notebook nor the students' copy shows it."""
+    from distill.answer_key import ANSWERS
+    nb = nbformat.read(path, as_version=4)
+    checks = [c.source for c in nb.cells if "exercise" in c.metadata.get("tags", []) and "exercises.check" in c.source]
+    for src in checks:
+        if src.startswith("exercises.check_function("):
+            continue  # a function is checked against the library's, on random inputs: no value is shown
+        m = re.fullmatch(r'exercises\.check_answer\("(\d\d)\.(\d)", answer_(\d), globals\(\)\)', src)
+        assert m, f"{path.name}: a check cell shows more than the exercise's key: {src[:80]}"
+        assert m.group(1) == path.name[:2] and m.group(2) == m.group(3) and f"{m.group(1)}.{m.group(2)}" in ANSWERS
+
+
+def test_every_answer_key_entry_is_used_by_one_notebook():
+    from distill.answer_key import ANSWERS
+    used = [m for p in SERIES for c in nbformat.read(p, as_version=4).cells
+            for m in re.findall(r'check_answer\("(\d\d\.\d)"', c.source)]
+    assert sorted(used) == sorted(ANSWERS.names()) and len(used) == len(set(used))
 
 
 def test_student_copy_removes_every_solution_and_keeps_the_checks(tmp_path):
@@ -158,3 +221,20 @@ def test_functions_students_write_are_checked_against_the_library(path):
             check = cells[i + 1]
             assert check.cell_type == "code" and "exercises.check_function(" in check.source
             assert any("correct on" in o.get("text", "") for o in check.outputs), "committed outputs show the check passing"
+
+
+def test_the_brief_quotes_findings_as_computed_and_says_when_one_is_missing():
+    f = [report.Findings("06_api", "06 · API", "words", ["- **Cheapest copy**: 2,731 queries.\n  - a: 1\n  - b: 2\n- **Other** x",
+                                                          "**Prevention.** Fidelity is high.\nsecond line\n\nnext"])]
+    assert report.quote(f, "06", "Cheapest copy") == "**Cheapest copy**: 2,731 queries. ([notebook 06](06_api.ipynb))\n  - a: 1\n  - b: 2"
+    assert report.quote(f, "06", "Cheapest copy", subs=1).endswith("  - a: 1")
+    assert report.quote(f, "06", "Prevention.") == "**Prevention.** Fidelity is high.\nsecond line ([notebook 06](06_api.ipynb))"
+    assert "has not been run yet: `make run`" in report.quote(f, "09", "x")
+    assert "no finding \"Missing\" in its last run" in report.quote(f, "06", "Missing")
+
+
+def test_the_overview_says_which_run_its_numbers_come_from(monkeypatch):
+    monkeypatch.delenv("DISTILL_RUN_DIR", raising=False)
+    assert "committed full runs" in report.source_line()
+    monkeypatch.setenv("DISTILL_RUN_DIR", "build/notebooks")
+    assert "this `make run` just executed (`build/notebooks`)" in report.source_line()

@@ -32,6 +32,7 @@ import html
 import json
 import os
 import platform
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -302,10 +303,13 @@ def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "") -> Non
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     exporter = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"], require_js_url=urls["requirejs"])
-    # cells tagged `remove-input` show their outputs only (the overview: a page for readers who do not read code)
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove-input"}), enabled=True)
+    # cells tagged `remove-input` show their outputs only (the overview: a page for readers who do not read code);
+    # exercise solutions are left out of the public site (they belong in the answer key, not on a projector)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove-input"},
+                                                         remove_cell_tags={"solution"}), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": report.title_of(nb)}})
     page = sanitize_page(body).replace("</head>", PAGE_HEAD, 1)
+    page = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', page)  # links between notebooks -> pages
     if nav:  # outside <main>: the project's own markup, not notebook content
         page = page.replace("<main>", nav + "\n<main>", 1)
     atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -51,7 +51,7 @@ def strip_solutions(nb) -> int:
             cell.execution_count = None
             n += 1
             nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
-            if nxt is not None and nxt.cell_type == "code" and "check(" in nxt.source:
+            if nxt is not None and nxt.cell_type == "code" and "exercises.check" in nxt.source:
                 nxt.outputs, nxt.execution_count = [], None
     return n
 
