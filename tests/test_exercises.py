@@ -238,3 +238,20 @@ def test_the_overview_says_which_run_its_numbers_come_from(monkeypatch):
     assert "committed full runs" in report.source_line()
     monkeypatch.setenv("DISTILL_RUN_DIR", "build/notebooks")
     assert "this `make run` just executed (`build/notebooks`)" in report.source_line()
+
+
+def test_every_number_in_the_committed_brief_is_in_a_notebook_output():
+    """The overview's questions and answers type no number: each one is found in the outputs of the
+    notebooks it links to (as those notebooks computed it)."""
+    nb = nbformat.read(ROOT / "notebooks" / "00_overview.ipynb", as_version=4)
+    brief = next(o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" and "report.brief(" in c.source
+                 for o in c.outputs if "text/markdown" in o.get("data", {}))
+    assert "### What does a copier need?" in brief
+    sources = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
+                        for p in SERIES for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code"
+                        for o in c.outputs)
+    body = re.sub(r"\(\[notebook \d\d\]\(\d\d_\w+\.ipynb\)\)", "", brief)   # the links' own digits
+    body = re.sub(r"^### .*$", "", body, flags=re.M)
+    numbers = set(re.findall(r"\d[\d,]*(?:\.\d+)?", body))
+    missing = sorted(n for n in numbers if n not in sources)
+    assert not missing, f"numbers in the brief found in no notebook output: {missing[:10]}"
