@@ -97,21 +97,104 @@ def check_function(fn, reference, make_inputs, hint: str, *, name: str = "your f
     and a hint, never the expected values: the student sees pass or fail, not the answer."""
     import torch
     if fn is None:
-        raise AssertionError(f"{name} is not written yet. Hint: {hint}")
+        raise NotYet(f"{name} is not written yet. Hint: {hint}")
     g = torch.Generator().manual_seed(seed)
     for t in range(trials):
         args = make_inputs(g)
-        try:
-            got = fn(*args)
-        except Exception as e:  # the student's bug, reported as one line
-            raise AssertionError(f"{name} raised {type(e).__name__} on trial {t + 1}: {e}. Hint: {hint}") from None
+        got = _run(fn, args, name, f"on trial {t + 1}", hint)
         want = reference(*args)
         if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-            raise AssertionError(f"{name} returned {type(got).__name__} of shape {tuple(getattr(got, 'shape', ()))}; "
-                                 f"expected a tensor of shape {tuple(want.shape)}. Hint: {hint}")
+            raise NotYet(f"{name} returned {type(got).__name__} of shape {tuple(getattr(got, 'shape', ()))}; "
+                         f"expected a tensor of shape {tuple(want.shape)}. Hint: {hint}")
+        if not torch.isfinite(got).all():
+            raise NotYet(f"{name} returned NaN or infinite values on trial {t + 1}. Hint: {hint}")
         if not torch.allclose(got, want, rtol=rtol, atol=atol):
-            raise AssertionError(f"{name} gives a different value on trial {t + 1} of {trials}. Hint: {hint}")
+            raise NotYet(f"{name} gives a different value on trial {t + 1} of {trials}. Hint: {hint}")
     print(f"{name}: correct on {trials} random inputs.")
+
+
+def _run(fn, args, name, when, hint):
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise NotYet(f"{name} is not written yet (it raises NotImplementedError). Hint: {hint}") from None
+    except Exception as e:  # the student's bug, reported as one line
+        raise NotYet(f"{name} raised {type(e).__name__} {when}: {str(e).splitlines()[0] if str(e) else ''}. "
+                     f"Hint: {hint}") from None
+
+
+def _step_models(seed: int):
+    """A small student and a teacher with dropout (left in training mode: a trap), for step checks."""
+    import torch
+    import torch.nn as nn
+    torch.manual_seed(seed)
+    student = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+    teacher = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 4))
+    teacher.train()
+    return student, teacher
+
+
+def check_train_step(fn, hint: str, *, name: str = "your step", steps: int = 3, T: float = 3.0) -> None:
+    """Check a distillation training step `fn(student, teacher, x, optimizer, T) -> float` against
+    `distill.train.distill_step`: same student weights after `steps` steps on the same batches, the
+    teacher untouched (no gradients, evaluation mode), the returned loss a number. Says which part
+    differs, never a value."""
+    import torch
+    from .train import distill_step
+    if fn is None:
+        raise NotYet(f"{name} is not written yet. Hint: {hint}")
+    (s1, t1), (s2, t2) = _step_models(0), _step_models(0)
+    o1, o2 = (torch.optim.SGD(m.parameters(), lr=0.5) for m in (s1, s2))
+    g = torch.Generator().manual_seed(1)
+    for k in range(steps):
+        x = torch.randn(32, 6, generator=g)
+        torch.manual_seed(100 + k)   # the same dropout draws for both, should a teacher be left in training mode
+        want = distill_step(s1, t1, x, o1, T)
+        torch.manual_seed(100 + k)
+        got = _run(fn, (s2, t2, x, o2, T), name, f"at step {k + 1}", hint)
+        if not isinstance(got, (float, int)) or isinstance(got, bool):
+            raise NotYet(f"{name} returned {type(got).__name__}; return the loss as a number (loss.item()). Hint: {hint}")
+        if any(p.grad is not None and p.grad.abs().sum() > 0 for p in t2.parameters()):
+            raise NotYet(f"{name} let gradients flow into the teacher: compute its logits under torch.no_grad(). Hint: {hint}")
+        if t2.training:
+            raise NotYet(f"{name} left the teacher in training mode (its dropout changes its answers): call teacher.eval(). "
+                         f"Hint: {hint}")
+        if not all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(s1.parameters(), s2.parameters())):
+            raise NotYet(f"after step {k + 1} the student's weights differ from the reference step's "
+                         f"(loss, T squared, zero_grad, backward, step?). Hint: {hint}")
+        if not math.isclose(float(got), want, rel_tol=1e-4, abs_tol=1e-6):
+            raise NotYet(f"{name} returned a different loss at step {k + 1} than the one it trained on. Hint: {hint}")
+    print(f"{name}: correct on {steps} steps.")
+
+
+def check_copy_loop(fn, hint: str, *, name: str = "your copy loop") -> None:
+    """Check a copier's query loop `fn(api, pool, batch_size) -> (inputs, targets)`: it must spend the
+    API's budget exactly (the last batch cut short, never a refused query), send the pool's images in
+    order, and return targets made by `distill.api.as_targets` for exactly those images."""
+    import torch
+    import torch.nn as nn
+    from .api import TeacherAPI, as_targets
+    if fn is None:
+        raise NotYet(f"{name} is not written yet. Hint: {hint}")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 5))
+    pool = torch.randn(1000, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    for output, budget, batch in (("probs", 250, 100), ("label", 300, 64)):
+        api = TeacherAPI(model, output, budget=budget, cache=False)
+        got = _run(fn, (api, pool, batch), name, f"with a budget of {budget} ({output} answers)", hint)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise NotYet(f"{name} should return (inputs, targets), got {type(got).__name__}. Hint: {hint}")
+        X, t = got
+        if api.queries_used != budget:
+            raise NotYet(f"{name} used {api.queries_used} of a budget of {budget} queries: spend it exactly (cut the last "
+                         f"batch short). Hint: {hint}")
+        if not isinstance(X, torch.Tensor) or len(X) != budget or not torch.equal(X, pool[:budget]):
+            raise NotYet(f"{name} should return the {budget} images it sent, in order. Hint: {hint}")
+        want = as_targets(TeacherAPI(model, output, cache=False).query(pool[:budget]), 5)
+        if not isinstance(t, torch.Tensor) or t.shape != want.shape or not torch.allclose(t.float(), want.float(), atol=1e-6):
+            raise NotYet(f"{name}'s targets are not the API's answers turned into targets (api.as_targets) for "
+                         f"{output} answers. Hint: {hint}")
+    print(f"{name}: correct (budget spent exactly, answers kept in order).")
 
 
 def random_logits(g) -> tuple:

@@ -338,6 +338,22 @@ def _unstack(models: list[nn.Module], params: dict, buffers: dict) -> None:
         m.load_state_dict({k: v[i] for k, v in (params | buffers).items()}, strict=True)
 
 
+def distill_step(student: nn.Module, teacher: nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer,
+                 T: float) -> float:
+    """One distillation step, written out (the reference for notebook 02's exercise): the teacher's
+    logits in evaluation mode without gradients, the student's, `kd_loss` at temperature T, then
+    zero_grad, backward, step. Returns the loss."""
+    from .losses import kd_loss
+    teacher.eval()
+    with torch.no_grad():
+        t = teacher(x)
+    loss = kd_loss(student(x), t, T)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def predict(model: nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Logits for every row of `X`, in eval mode, without gradients: (N, ...) -> (N, K) on the CPU.
 

@@ -219,8 +219,8 @@ def test_functions_students_write_are_checked_against_the_library(path):
     for i, c in enumerate(cells):
         if "solution" in c.metadata.get("tags", []) and c.source.lstrip().startswith("def "):
             check = cells[i + 1]
-            assert check.cell_type == "code" and "exercises.check_function(" in check.source
-            assert any("correct on" in o.get("text", "") for o in check.outputs), "committed outputs show the check passing"
+            assert check.cell_type == "code" and re.match(r"exercises\.check_(function|train_step|copy_loop)\(", check.source)
+            assert any("correct" in o.get("text", "") for o in check.outputs), "committed outputs show the check passing"
 
 
 def test_the_brief_quotes_findings_as_computed_and_says_when_one_is_missing():
@@ -255,3 +255,94 @@ def test_every_number_in_the_committed_brief_is_in_a_notebook_output():
     numbers = set(re.findall(r"\d[\d,]*(?:\.\d+)?", body))
     missing = sorted(n for n in numbers if n not in sources)
     assert not missing, f"numbers in the brief found in no notebook output: {missing[:10]}"
+
+
+# ---- the code students write: each check passes the reference and rejects typical wrong ones -----
+
+def _good_step(student, teacher, x, optimizer, T):
+    from distill.losses import kd_loss
+    teacher.eval()
+    with torch.no_grad():
+        t = teacher(x)
+    loss = kd_loss(student(x), t, T)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_without(bug):
+    def step(student, teacher, x, optimizer, T):
+        import torch.nn.functional as F
+        if bug != "train mode":
+            teacher.eval()
+        if bug == "teacher gradients":
+            t = teacher(x)
+        else:
+            with torch.no_grad():
+                t = teacher(x)
+        kl = F.kl_div(F.log_softmax(student(x) / T, 1), F.softmax(t / T, 1), reduction="batchmean")
+        loss = kl if bug == "no T squared" else T * T * kl
+        if bug != "no zero_grad":
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss if bug == "tensor" else loss.item()
+    return step
+
+
+def test_check_train_step_passes_the_reference_and_names_each_classic_mistake(capsys):
+    exercises.check_train_step(_good_step, "h")
+    assert "correct on 3 steps" in capsys.readouterr().out
+    for bug, says in [("train mode", "training mode"), ("teacher gradients", "gradients flow into the teacher"),
+                      ("no T squared", "weights differ"), ("no zero_grad", "weights differ"), ("tensor", "return the loss as a number")]:
+        with pytest.raises(exercises.NotYet, match=says):
+            exercises.check_train_step(_step_without(bug), "h")
+    with pytest.raises(exercises.NotYet, match="not written yet"):
+        exercises.check_train_step(None, "h")
+
+
+def _copy_loop(bug=None):
+    def loop(api, pool, batch_size):
+        from distill.api import as_targets
+        xs, ts, i = [], [], 0
+        while api.remaining > 0:
+            n = batch_size if bug == "overrun" else min(batch_size, api.remaining)
+            if bug == "drops the last" and api.remaining < batch_size:
+                break
+            x = pool[i:i + n]
+            a = api.query(x)
+            xs.append(x)
+            ts.append(a if bug == "raw answers" else as_targets(a, api.num_classes))
+            i += n
+        return torch.cat(xs), torch.cat(ts) if bug != "raw answers" else ts
+    return loop
+
+
+def test_check_copy_loop_passes_the_reference_and_rejects_typical_wrong_loops(capsys):
+    exercises.check_copy_loop(_copy_loop(), "h")
+    assert "budget spent exactly" in capsys.readouterr().out
+    for bug, says in [("overrun", "raised BudgetExceeded"), ("drops the last", "spend it exactly"),
+                      ("raw answers", "targets are not")]:
+        with pytest.raises(exercises.NotYet, match=says):
+            exercises.check_copy_loop(_copy_loop(bug), "h")
+
+    def stub(api, pool, batch_size):
+        raise NotImplementedError("write this function")
+    with pytest.raises(exercises.NotYet, match="not written yet"):
+        exercises.check_copy_loop(stub, "h")
+
+
+def test_find_the_bug_rejects_each_bug_left_in():
+    """The buggy loss of notebook 02 and each of its bugs alone: check_function rejects them all."""
+    import torch.nn.functional as F
+    from distill.losses import kd_loss
+
+    def loss(s, t, T, swap=False, t2=True, reduction="batchmean"):
+        a, b = (F.log_softmax(t / T, 1), F.softmax(s / T, 1)) if swap else (F.log_softmax(s / T, 1), F.softmax(t / T, 1))
+        return (T * T if t2 else 1) * F.kl_div(a, b, reduction=reduction)
+
+    exercises.check_function(lambda s, t, T: loss(s, t, T), kd_loss, exercises.random_logits, "h")
+    for bad in (dict(swap=True), dict(t2=False), dict(reduction="mean")):
+        with pytest.raises(exercises.NotYet, match="different value"):
+            exercises.check_function(lambda s, t, T, b=bad: loss(s, t, T, **b), kd_loss, exercises.random_logits, "h")
