@@ -42,8 +42,12 @@ def _diff(records, a, b, value="test_accuracy", **common):
     return _avg([x[value] for x in ra]) - _avg([x[value] for x in rb])
 
 
-def _argmax(pairs):
-    return max(pairs)[1]
+def _argmax(pairs, best=max):
+    """Every key whose value is the best (ties are all right answers)."""
+    from .exercises import AnyOf
+    pairs = list(pairs)
+    top = best(v for v, _ in pairs)
+    return AnyOf(k for v, k in pairs if abs(v - top) <= 1e-12)
 
 
 ANSWERS.register("01.1", Answer(lambda ns: True, "dividing every logit by the same positive T keeps their order; "
@@ -86,9 +90,14 @@ ANSWERS.register("04.1", Answer(_best_source, "for each source, the mean test ac
 ANSWERS.register("04.2", Answer(lambda ns: len([s for s in ns["SOURCES"] if max(
     _avg(_values(ns["runs"], source=s, family="mlp", n=n)) for n in ns["sizes"][s]) < 0.2]),
     "count the sources whose mean accuracy stays under 0.20 at every size"))
-ANSWERS.register("05.1", Answer(lambda ns: ns["ds"].classes[_argmax(
-    (_avg(_values(ns["rows"], "withheld_corrected", method="soft", **{"class": c})), c) for c in ns["CLASSES"])],
+ANSWERS.register("05.1", Answer(lambda ns: _names(ns["ds"].classes, _argmax(
+    (_avg(_values(ns["rows"], "withheld_corrected", method="soft", **{"class": c})), c) for c in ns["CLASSES"])),
     "average each class's soft+bias accuracy over seeds and take the largest"))
+
+
+def _names(classes, best):
+    from .exercises import AnyOf
+    return AnyOf(classes[c] for c in best)
 
 
 def _two_class_winner(ns):
@@ -109,7 +118,7 @@ ANSWERS.register("06.2", Answer(lambda ns: _argmax((_avg(_values(ns["runs"], sou
                                 "compare the mean test accuracy of each format at BUDGETS[0]"))
 ANSWERS.register("07.1", Answer(lambda ns: ns["monitors"]["reference"].flag_rate(ns["clients"]["honest users (test images)"]),
                                 "`flagged[(test, client)]` is the share of a client's streams a monitor flagged", share=True))
-ANSWERS.register("07.2", Answer(lambda ns: min((ns["flagged"]["reference", f"copier: {a}"], a) for a in ns["ATTACKS"])[1],
+ANSWERS.register("07.2", Answer(lambda ns: _argmax(((ns["flagged"]["reference", f"copier: {a}"], a) for a in ns["ATTACKS"]), min),
                                 "look up flagged['reference', f'copier: {a}'] for each attack a"))
 ANSWERS.register("08.1", Answer(lambda ns: _argmax((_avg(_values(ns["runs"], "exact_match", kind=k, n=ns["BUDGETS"][-1])), k)
                                                    for k in ns["TRAINED"]),

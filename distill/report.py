@@ -9,6 +9,7 @@ loads them from the notebooks, together with each notebook's key figure (the cod
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,11 +105,20 @@ def series(folder: str | Path | None = None, skip: tuple[str, ...] = SUMMARIES) 
     return [notebook_findings(p) for p in paths]
 
 
-def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = None) -> str:
+def first_sentences(text: str, n: int | None) -> str:
+    """The first `n` sentences of `text` (all if None); decimals and "95% CI 1.2 to 3.4" are not ends."""
+    if n is None:
+        return text
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z*(])", text)
+    return " ".join(parts[:n])
+
+
+def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = None,
+          sentences: int | None = None) -> str:
     """The finding of notebook `notebook` ("06") that opens with the bold `lead`, as its notebook
-    computed it (a bullet with its first `subs` indented sub-bullets, all if None, or a paragraph),
-    followed by a link to the notebook. If that notebook or finding is missing: one line saying so,
-    never a stale number."""
+    computed it (a bullet with its first `subs` indented sub-bullets, all if None, or a paragraph;
+    its first `sentences` sentences, all if None), followed by a link to the notebook. If that
+    notebook or finding is missing: one line saying so, never a stale number."""
     f = next((x for x in found if x.name.startswith(f"{notebook}_")), None)
     if f is None:
         return f"*(notebook {notebook} has not been run yet: `make run`)*"
@@ -124,8 +134,8 @@ def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = No
                     break
                 rest.append(ln)
             if line.startswith("- "):
-                return "\n".join([f"{line[2:]} {link}"] + rest[:subs])
-            return "\n".join([line] + rest) + f" {link}"
+                return "\n".join([f"{first_sentences(line[2:], sentences)} {link}"] + rest[:subs])
+            return first_sentences(" ".join([line] + rest), sentences) + f" {link}"
     return f"*(notebook {notebook} has no finding \"{lead}\" in its last run: re-run it, `make run`)*"
 
 
@@ -134,39 +144,40 @@ def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = No
 BRIEF = [
     ("What does a copier need?",
      "Not the model's weights, code or training data: answers to queries, and queries of the right kind.",
-     [("06", "Cheapest copy at 90% of the teacher", 0), ("06", "Which images the copier sends matters", 0),
-      ("09", "No images at all", 0)]),
+     [("06", "Cheapest copy at 90% of the teacher", 0, 1), ("06", "Which images the copier sends matters", 0, 2),
+      ("09", "No images at all", 0, 1)]),
     ("Does it matter what the API returns?",
-     "An API can return full probabilities or only its top answer; the difference is smaller than one might expect.",
-     [("02", "Probabilities vs. a label-only answer", 0), ("06", "Why labels cost so little here", 0)]),
+     "An API can return full probabilities or only its top answer; here the difference was small.",
+     [("02", "Probabilities vs. a label-only answer", 0, 1), ("06", "Why labels cost so little here", 0, 1)]),
     ("What does a copy keep, and what does it inherit?",
-     "A copy can be much smaller than the original and still keep most of its accuracy; it also picks up "
-     "the original's habits.",
-     [("03", "The smallest copy keeping 90%", 0), ("03", "Mistakes.", 0), ("05", "One class withheld", 0)]),
+     "A copy can be much smaller than the original and keep most of its accuracy; it also picks up its habits.",
+     [("03", "The smallest copy keeping 90%", 0, 1), ("03", "Mistakes.", 0, 1), ("05", "One class withheld", 0, 1)]),
     ("What does copying cost compared with building?",
      "Measured here in training compute, queries and labels, against what the teacher cost.",
-     [("06", "What a copy cost", 1)]),
+     [("06", "What a copy cost", 1, 1)]),
     ("Which defences work, and what do they cost honest users?",
-     "Defences that change what the API returns must still give users the right answer, and the right "
-     "answer alone makes a good copy.",
-     [("07", "Price for users.", 0), ("07", "MLP copy, 10,000 queries.", 0), ("09", "Defences against each strategy", 0)]),
+     "A defence that changes what the API returns must still give users the right answer, and the right answer "
+     "alone makes a good copy (notebook 09 tries each defence against copiers who choose their queries).",
+     [("07", "Price for users.", 0, 2), ("07", "MLP copy, 10,000 queries.", 0, 2)]),
     ("Can copying be detected, or proven afterwards?",
-     "Two tools were tried: watching the stream of queries, and planting deliberately wrong answers (a watermark).",
-     [("07", "Monitoring.", 0), ("09", "Spreading queries over accounts.", 0), ("07", "Evidence after the fact.", 0)]),
+     "Two tools were tried: watching each account's stream of queries, and planting deliberately wrong answers "
+     "(a watermark).",
+     [("07", "Monitoring.", 0, 1), ("09", "Spreading queries over accounts.", 0, 3), ("07", "Evidence after the fact.", 0, 2)]),
     ("And language models?",
-     "A tiny language model shows the same mechanism, with one twist: a copy learns the form of answers "
-     "before their substance.",
-     [("08", "Style comes before capability.", 0), ("08", "Showing the working.", 0),
-      ("08", "Outside the imitation data.", 0)]),
+     "A tiny language model shows the same mechanism, with one twist: a copy learns the form of answers before "
+     "their substance.",
+     [("08", "Style comes before capability.", 0, 1), ("08", "Showing the working.", 0, 1),
+      ("08", "Outside the imitation data.", 0, 1)]),
 ]
 
 
 def brief(found: list[Findings], questions=None) -> str:
     """The overview's questions and answers, in Markdown: each question, its framing, and the findings
-    that answer it (`quote`), as the executed notebooks computed them."""
+    that answer it (`quote(found, notebook, lead, subs, sentences)`), as the executed notebooks
+    computed them."""
     out = []
     for q, framing, sources in (BRIEF if questions is None else questions):
-        out.append(f"### {q}\n\n{framing}\n\n" + "\n".join(f"- {quote(found, nb, lead, subs)}" for nb, lead, subs in sources))
+        out.append(f"### {q}\n\n{framing}\n\n" + "\n".join(f"- {quote(found, *source)}" for source in sources))
     return "\n\n".join(out)
 
 

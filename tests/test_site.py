@@ -131,3 +131,20 @@ def test_a_contributed_notebook_cannot_run_script_on_the_site(site, browser, tmp
     assert page.evaluate("document.querySelector('#j') === null || !document.querySelector('#j').href.startsWith('javascript')")
     assert page.evaluate("document.querySelectorAll('.MathJax, mjx-container, .MathJax_CHTML').length") >= 1
     page.close()
+
+
+def test_the_brief_prints_on_at_most_three_a4_pages(site, browser):
+    """The overview is a brief a policy reader finishes in minutes: printed from the site (Chromium's
+    print to PDF, A4), it fits on three pages. The evidence behind it is on its own page."""
+    import re
+    _, base = site
+    page = browser.new_page()
+    page.goto(f"{base}/00_overview.html", wait_until="load")
+    page.wait_for_load_state("networkidle")
+    pdf = page.pdf(format="A4", print_background=False)
+    page.close()
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    out = ROOT / "build" / "screenshots" / "00_overview.pdf"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(pdf)
+    assert 1 <= pages <= 3, f"the brief prints on {pages} A4 pages (at most 3): shorten it ({out})"
