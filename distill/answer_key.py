@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .experiment import mean as _avg
+from .experiment import values as _values
 from .registry import Registry
+
+
+class AnyOf(tuple):
+    """Several right answers (e.g. the settings tied for best): an answer matching any of them passes."""
 
 
 @dataclass(frozen=True)
@@ -27,24 +33,12 @@ class Answer:
 ANSWERS = Registry("exercise")
 
 
-def _values(records, value="test_accuracy", **match):
-    from .experiment import values
-    return values(records, value, **match)
-
-
-def _avg(xs):
-    return sum(xs) / len(xs)
-
-
 def _diff(records, a, b, value="test_accuracy", **common):
-    from .experiment import select
-    ra, rb = select(records, **common, **a), select(records, **common, **b)
-    return _avg([x[value] for x in ra]) - _avg([x[value] for x in rb])
+    return _avg(_values(records, value, **common, **a)) - _avg(_values(records, value, **common, **b))
 
 
 def _argmax(pairs, best=max):
     """Every key whose value is the best (ties are all right answers)."""
-    from .exercises import AnyOf
     pairs = list(pairs)
     top = best(v for v, _ in pairs)
     return AnyOf(k for v, k in pairs if abs(v - top) <= 1e-12)
@@ -96,7 +90,6 @@ ANSWERS.register("05.1", Answer(lambda ns: _names(ns["ds"].classes, _argmax(
 
 
 def _names(classes, best):
-    from .exercises import AnyOf
     return AnyOf(classes[c] for c in best)
 
 

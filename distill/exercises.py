@@ -14,9 +14,7 @@ from __future__ import annotations
 import math
 from numbers import Number
 
-
-class AnyOf(tuple):
-    """Several right answers (e.g. the settings tied for best): an answer matching any of them passes."""
+from .answer_key import AnyOf
 
 
 def _same(answer, expected, rel: float, abs_: float) -> bool:

@@ -187,3 +187,9 @@ def source_line() -> str:
     if os.environ.get("DISTILL_RUN_DIR"):
         return f"the notebooks this `make run` just executed (`{os.environ['DISTILL_RUN_DIR']}`)"
     return "the committed full runs of the notebooks (`notebooks/`); `make run` re-executes them and rebuilds this page from that run"
+
+
+def key_figure(found: list[Findings], notebook: str) -> bytes | None:
+    """The key figure (PNG bytes) of notebook `notebook` ("06"), or None if it has not been run."""
+    f = next((x for x in found if x.name.startswith(f"{notebook}_")), None)
+    return None if f is None else f.figure_png

@@ -107,10 +107,6 @@ def _ask(api: TeacherAPI, X: torch.Tensor, num_classes: int) -> torch.Tensor:
     return as_targets(api.query(X), num_classes)
 
 
-def _targets_cat(parts: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat(parts)
-
-
 def _pixel_range(ds) -> tuple[float, float]:
     """The normalised values of pixel 0 and pixel 1: where valid images live."""
     return (0.0 - ds.mean) / ds.std, (1.0 - ds.mean) / ds.std
@@ -178,7 +174,7 @@ def jacobian_queries(api: TeacherAPI, budget: int, ds, *, seed: int = 0, seed_im
     X = query_pool(source, ds, ends[0], seed=seed)
     parts_X, parts_t = [X], [_ask(api, X, ds.num_classes)]
     for r, end in enumerate(ends[1:]):
-        S, T = torch.cat(parts_X), _targets_cat(parts_t)
+        S, T = torch.cat(parts_X), torch.cat(parts_t)
         model = round_copy(S, T, ds, copier=copier, steps=steps, seed=seed + 1000 * r)
         sign = -1.0 if (r // tau) % 2 else 1.0
         take = end - len(S)
@@ -186,7 +182,7 @@ def jacobian_queries(api: TeacherAPI, budget: int, ds, *, seed: int = 0, seed_im
         parts_X.append(new)
         parts_t.append(_ask(api, new, ds.num_classes))
     return Queries("jacobian", f"{seed_images} unlabelled images ({source})", torch.cat(parts_X),
-                   _targets_cat(parts_t), ends, info={"lam": lam, "tau": tau, "steps": steps})
+                   torch.cat(parts_t), ends, info={"lam": lam, "tau": tau, "steps": steps})
 
 
 # ---- active: uncertainty sampling from an unlabelled pool -------------------------------------
@@ -215,7 +211,7 @@ def active_queries(api: TeacherAPI, budget: int, ds, *, seed: int = 0, pool: str
     asked[chosen] = True
     parts_X, parts_t = [P[chosen]], [_ask(api, P[chosen], ds.num_classes)]
     for r, end in enumerate(ends[1:]):
-        S, T = torch.cat(parts_X), _targets_cat(parts_t)
+        S, T = torch.cat(parts_X), torch.cat(parts_t)
         model = round_copy(S, T, ds, copier=copier, steps=steps, seed=seed + 1000 * r)
         score = entropy(predict(model, P))
         score[asked] = -math.inf
@@ -224,7 +220,7 @@ def active_queries(api: TeacherAPI, budget: int, ds, *, seed: int = 0, pool: str
         parts_X.append(P[chosen])
         parts_t.append(_ask(api, P[chosen], ds.num_classes))
     return Queries("active", f"an unlabelled pool of {pool_size:,} images ({pool})", torch.cat(parts_X),
-                   _targets_cat(parts_t), ends, info={"pool": pool, "pool_size": pool_size, "steps": steps})
+                   torch.cat(parts_t), ends, info={"pool": pool, "pool_size": pool_size, "steps": steps})
 
 
 # ---- generator: data-free extraction with zeroth-order gradients ------------------------------
@@ -345,7 +341,7 @@ def generator_queries(api: TeacherAPI, budget: int, ds, *, seed: int = 0, batch:
             if sent >= budget:
                 break
         ends.append(sent)
-    return Queries("generator", "no images at all", torch.cat(parts_X), _targets_cat(parts_t), ends,
+    return Queries("generator", "no images at all", torch.cat(parts_X), torch.cat(parts_t), ends,
                    info={"batch": batch, "directions": directions, "copy_steps": copy_steps})
 
 

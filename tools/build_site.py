@@ -286,7 +286,8 @@ nav.distill-nav .here { font-weight: bold; }
   .jp-RenderedHTMLCommon p, .jp-RenderedHTMLCommon li { margin-bottom: 0.25em !important; }
   .jp-Cell, .jp-OutputArea-output, .jp-InputArea, .jp-RenderedHTMLCommon { padding: 0 !important; margin: 0 !important; }
   .jp-OutputPrompt, .jp-InputPrompt { display: none !important; }
-  .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { break-inside: auto !important; page-break-inside: auto !important; } }</style>
+  .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { break-inside: auto !important; page-break-inside: auto !important; }
+  img { max-height: 9cm; width: auto !important; break-inside: avoid; } }</style>
 </head>"""
 
 
