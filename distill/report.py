@@ -162,12 +162,11 @@ BRIEF = [
     ("Can copying be detected, or proven afterwards?",
      "Two tools were tried: watching each account's stream of queries, and planting deliberately wrong answers "
      "(a watermark).",
-     [("07", "Monitoring.", 0, 1), ("09", "Spreading queries over accounts.", 0, 3), ("07", "Evidence after the fact.", 0, 2)]),
+     [("09", "Spreading queries over accounts.", 0, 3), ("07", "Evidence after the fact.", 0, 2)]),
     ("And language models?",
      "A tiny language model shows the same mechanism, with one twist: a copy learns the form of answers before "
      "their substance.",
-     [("08", "Style comes before capability.", 0, 1), ("08", "Showing the working.", 0, 1),
-      ("08", "Outside the imitation data.", 0, 1)]),
+     [("08", "Showing the working.", 0, 1), ("08", "Outside the imitation data.", 0, 1)]),
 ]
 
 

@@ -280,14 +280,14 @@ nav.distill-nav details { flex-basis: 100%; } nav.distill-nav ol { margin: 0.3em
 nav.distill-nav .here { font-weight: bold; }
 @media print { nav.distill-nav { display: none; }
   @page { size: A4; margin: 14mm 13mm; }
-  body, .jp-RenderedMarkdown, .jp-RenderedHTMLCommon { font-size: 9.5pt !important; line-height: 1.3 !important; }
+  body, .jp-RenderedMarkdown, .jp-RenderedHTMLCommon { font-size: 9.2pt !important; line-height: 1.28 !important; }
   .jp-RenderedHTMLCommon h1 { font-size: 15pt !important; } .jp-RenderedHTMLCommon h2 { font-size: 12pt !important; }
   .jp-RenderedHTMLCommon h3 { font-size: 10.5pt !important; margin-top: 0.6em !important; }
   .jp-RenderedHTMLCommon p, .jp-RenderedHTMLCommon li { margin-bottom: 0.25em !important; }
   .jp-Cell, .jp-OutputArea-output, .jp-InputArea, .jp-RenderedHTMLCommon { padding: 0 !important; margin: 0 !important; }
   .jp-OutputPrompt, .jp-InputPrompt { display: none !important; }
   .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { break-inside: auto !important; page-break-inside: auto !important; }
-  img { max-height: 9cm; width: auto !important; break-inside: avoid; } }</style>
+  img { max-height: 5.5cm; width: auto !important; break-inside: avoid; } }</style>
 </head>"""
 
 
