@@ -69,6 +69,13 @@ def check(name: str, value: float) -> dict:
             "by": "" if met else f"{abs(gap - 1) * 100:.0f}% {'below' if op == '>=' else 'above'} the target"}
 
 
+def same_machine(a: dict, b: dict) -> bool:
+    """Whether two results files come from the same kind of machine (so their figures may share a file):
+    same CPU name, threads, bf16 support, torch and device."""
+    keys = ("cpu", "cpu_threads", "bf16_instructions", "torch", "device", "gpu")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated: " + ",".join(PARTS))
@@ -101,13 +108,19 @@ def main() -> int:
 
     if "matmul" in parts or "teacher" in parts:
         r["matmul_peak"] = matmul_peak(device, 1024 if QUICK else 2048)
-        r["matmul_peak_bf16"] = matmul_peak(device, 1024 if QUICK else 2048, torch.bfloat16)
-        log(f"matmul peak {r['matmul_peak']['gflops']:.0f} GFLOP/s fp32, {r['matmul_peak_bf16']['gflops']:.0f} bf16")
+        # bf16 only where the hardware has it: a CPU without bf16 instructions (e.g. AVX2 only) runs
+        # bf16 matmuls in a slow fallback (a 1024 x 1024 product took 2.5 s against 0.02 s in fp32)
+        bf16_ok = device.type == "cuda" or r["machine"]["bf16_instructions"]
+        if bf16_ok:
+            r["matmul_peak_bf16"] = matmul_peak(device, 1024 if QUICK else 2048, torch.bfloat16)
+        log(f"matmul peak {r['matmul_peak']['gflops']:.0f} GFLOP/s fp32, "
+            + (f"{r['matmul_peak_bf16']['gflops']:.0f} bf16" if bf16_ok else "no bf16 instructions: bf16 not measured"))
     if "teacher" in parts:
         steps = 8 if QUICK else 30
         variants = {"fp32, contiguous": teacher_training(device, ds, steps),
                     "fp32, channels_last": teacher_training(device, ds, steps, channels_last=True),
-                    "bf16 autocast, channels_last": teacher_training(device, ds, steps, channels_last=True, bf16=True)}
+                    **({"bf16 autocast, channels_last": teacher_training(device, ds, steps, channels_last=True, bf16=True)}
+                       if bf16_ok else {})}
         for v in variants.values():
             peak = r["matmul_peak_bf16" if v["bf16"] else "matmul_peak"]["gflops"]
             v["fraction_of_same_dtype_peak"] = v["gflops"] / peak
@@ -130,8 +143,9 @@ def main() -> int:
             f"LM {r['student_steps']['lm_d32_bs128_ms']:.2f} ms")
     if "batched" in parts:
         steps = 50 if QUICK else 200
-        mlp = batched_students(device, ds, "mlp", 64, steps=steps)
-        cnn = batched_students(device, ds, "cnn", 16, steps=20 if QUICK else 100)
+        peak = (r.get("matmul_peak") or matmul_peak(device, 1024 if QUICK else 2048))["gflops"]
+        mlp = batched_students(device, ds, "mlp", 64, steps=steps, peak_gflops=peak)
+        cnn = batched_students(device, ds, "cnn", 16, steps=20 if QUICK else 100, peak_gflops=peak)
         r["batched_students"] = {"mlp_speedup_10": mlp["speedup"], "cnn_speedup_10": cnn["speedup"],
                                  "mlp": mlp, "cnn": cnn}
         log(f"10 students at once: MLP {mlp['speedup']:.1f}x, CNN {cnn['speedup']:.1f}x "
@@ -173,6 +187,12 @@ def main() -> int:
 
     r["seconds"] = round(time.perf_counter() - started, 1)
     out = ROOT / "bench" / ("results-quick.json" if QUICK else "results.json")
+    if args.only and args.merge and out.exists() and not same_machine(json.loads(out.read_text()).get("machine", {}),
+                                                                       r["machine"]):
+        print(f"bench: warning: {out.name} was measured on another machine "
+              f"({json.loads(out.read_text()).get('machine', {}).get('cpu')}); not merging figures from two machines "
+              f"into one file: writing {out.stem}-partial.json instead", file=sys.stderr)
+        args.merge = False
     if args.only and args.merge and out.exists():
         old = json.loads(out.read_text())
         for stem, modes in r.pop("notebooks", {}).items():  # per notebook and mode, so smoke times stay
@@ -253,7 +273,10 @@ def table(r: dict) -> str:
             b = r["batched_students"][fam]
             rows.append((f"10 {fam} students at once (size {b['size']})", f"{b['speedup']:.1f}x",
                          f"vmapped {b['vmapped_seconds']:.1f} s vs one after another {b['one_after_another_seconds']:.1f} s"
-                         + ("" if b["fit_many_uses_vmap"] else "; fit_many trains these one after another on this device")))
+                         + ("" if b["fit_many_uses_vmap"] else "; fit_many trains these one after another on this device")
+                         + (f"; one after another already at {b['one_after_another_fraction_of_peak']:.0%} of the fp32 "
+                            f"matmul peak, so at most {b['ceiling_speedup']:.1f}x is possible"
+                            if "ceiling_speedup" in b else "")))
     if "contention" in r:
         c = r["contention"]
         for name in ("policy", "all_cores"):

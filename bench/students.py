@@ -25,7 +25,7 @@ def student_steps(device, ds, steps: int) -> dict:
 
 
 def batched_students(device, ds, family: str, size: int, n_models: int = 10, steps: int = 200,
-                     batch_size: int = 128) -> dict:
+                     batch_size: int = 128, peak_gflops: float | None = None) -> dict:
     """`n_models` students of one family trained at once by `fit_many` vs one after another by `fit`:
     same seeds, same steps, same soft targets. For convolutional students on a CPU `fit_many` itself
     trains one after another (`train.batchable`), so the vmapped pass is also timed on its own."""
@@ -51,7 +51,17 @@ def batched_students(device, ds, family: str, size: int, n_models: int = 10, ste
     sequential = timed(one_after_another, device)
     batched = timed(vmapped, device)
     chosen = train.batchable(fresh(), device)
-    return {"family": family, "size": size, "params": models.count_params(fresh()[0]), "models": n_models,
-            "steps": steps, "batch_size": batch_size, "one_after_another_seconds": sequential,
-            "vmapped_seconds": batched, "vmapped_speedup": sequential / batched,
-            "fit_many_uses_vmap": chosen, "speedup": sequential / batched if chosen else 1.0}
+    # How far any batching could go: a training step costs about 3x the forward FLOPs (forward,
+    # and two products in the backward pass). At `peak_gflops` (the measured matmul peak) the
+    # N students could not take less than `flops / peak` seconds, whatever shares the overhead.
+    flops = 3 * models.flops_per_example(fresh()[0], tuple(X.shape[1:])) * batch_size * steps * n_models
+    out = {"family": family, "size": size, "params": models.count_params(fresh()[0]), "models": n_models,
+           "steps": steps, "batch_size": batch_size, "one_after_another_seconds": sequential,
+           "vmapped_seconds": batched, "vmapped_speedup": sequential / batched,
+           "fit_many_uses_vmap": chosen, "speedup": sequential / batched if chosen else 1.0,
+           "train_gflop": flops / 1e9}
+    if peak_gflops:
+        out["one_after_another_fraction_of_peak"] = flops / 1e9 / sequential / peak_gflops
+        out["batched_fraction_of_peak"] = flops / 1e9 / batched / peak_gflops
+        out["ceiling_speedup"] = sequential / (flops / 1e9 / peak_gflops)  # at 100% of peak
+    return out

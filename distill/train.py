@@ -279,11 +279,22 @@ def fit_many(models: Sequence[nn.Module], X: torch.Tensor | Sequence[torch.Tenso
     params, buffers = stack_module_state(models)  # name -> (N, ...) leaves that require grad
     base = copy.deepcopy(models[0]).to("meta")    # the architecture only, no storage
 
-    def one_loss(p, b, xb, *tb):                  # one model's loss on its own batch
-        return loss_fn(functional_call(base, (p, b), (xb,)), *tb)
+    stacked = stacked_mlp_forward(models[0])
+    if stacked is not None:                       # MLPs: N models' layers as batched matmuls (faster than vmap)
+        loss_per_model = vmap(loss_fn)
 
-    losses_of = vmap(one_loss)                    # (N stacked params, (N, B, ...) batches) -> (N,)
-    opt, sched = _make_optimizer(list(params.values()), cfg, total_steps)
+        def losses_of(p, b, xb, *tb):
+            return loss_per_model(stacked(p, xb), *tb)
+        # one fused AdamW kernel over the stacked parameters: equal to the loop of small ops within
+        # about 1e-7 per step, and the stacked path is already equal to `fit` only within float tolerance
+        opt_cfg = dataclasses.replace(cfg, fused=True)
+    else:
+        def one_loss(p, b, xb, *tb):              # one model's loss on its own batch
+            return loss_fn(functional_call(base, (p, b), (xb,)), *tb)
+
+        losses_of = vmap(one_loss)                # (N stacked params, (N, B, ...) batches) -> (N,)
+        opt_cfg = cfg
+    opt, sched = _make_optimizer(list(params.values()), opt_cfg, total_steps)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     rows = torch.arange(N, device=device)[:, None]
     histories = [History(config=dataclasses.asdict(dataclasses.replace(cfg, seed=s))) for s in seeds]
@@ -329,6 +340,39 @@ def fit_many(models: Sequence[nn.Module], X: torch.Tensor | Sequence[torch.Tenso
         h.seconds = seconds / N  # the share of the shared pass
         m.eval()
     return histories
+
+
+def stacked_mlp_forward(model: nn.Module) -> Callable[[dict, torch.Tensor], torch.Tensor] | None:
+    """For a model whose `net` is a plain `nn.Sequential` of Flatten, Linear and ReLU (the MLP
+    student): a forward pass over N stacked copies of its parameters, each Linear one batched matmul
+    (`torch.baddbmm`), (N, B, ...) inputs -> (N, B, classes) logits. None for anything else.
+
+    It computes what `vmap(functional_call(model, ...))` computes, with fewer and larger operations:
+    ten width-64 MLPs train about 1.5x faster than under `vmap` on a 2-core CPU (bench/students.py).
+    """
+    net = getattr(model, "net", None)
+    if not isinstance(net, nn.Sequential) or not len(net):
+        return None
+    for m in net:
+        if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) == (1, -1):
+            continue
+        if not isinstance(m, (nn.Linear, nn.ReLU)):
+            return None
+    layers = list(enumerate(net))
+
+    def forward(params: dict, x: torch.Tensor) -> torch.Tensor:
+        h = x                                                  # (N, B, ...)
+        for i, m in layers:
+            if isinstance(m, nn.Flatten):
+                h = h.flatten(2)                               # (N, B, features)
+            elif isinstance(m, nn.Linear):
+                w, b = params[f"net.{i}.weight"], params.get(f"net.{i}.bias")  # (N, out, in), (N, out)
+                h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
+            else:
+                h = torch.relu(h)
+        return h
+
+    return forward
 
 
 @torch.no_grad()

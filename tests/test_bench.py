@@ -70,3 +70,10 @@ def test_seed_offset_shifts_every_notebooks_seeds(monkeypatch):
     monkeypatch.setenv("DISTILL_SEED_OFFSET", "-1")
     with pytest.raises(DistillError, match="whole number"):
         settings.seeds(3)
+
+
+def test_figures_from_two_machines_are_not_merged_into_one_file(bench):
+    a = {"cpu": "AMD EPYC", "cpu_threads": 2, "bf16_instructions": True, "torch": "2.14.1", "device": "cpu", "gpu": None}
+    assert bench.same_machine(a, dict(a))
+    assert not bench.same_machine(a, {**a, "bf16_instructions": False})  # same name, another CPU generation
+    assert not bench.same_machine(a, {**a, "cpu_threads": 4})

@@ -8,6 +8,7 @@ DISTILL_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails.
 """
 
 import functools
+import re
 import http.server
 import os
 import shutil
@@ -136,7 +137,6 @@ def test_a_contributed_notebook_cannot_run_script_on_the_site(site, browser, tmp
 def test_the_brief_prints_on_at_most_three_a4_pages(site, browser):
     """The overview is a brief a policy reader finishes in minutes: printed from the site (Chromium's
     print to PDF, A4), it fits on three pages. The evidence behind it is on its own page."""
-    import re
     _, base = site
     page = browser.new_page()
     page.goto(f"{base}/00_overview.html", wait_until="load")
@@ -148,3 +148,63 @@ def test_the_brief_prints_on_at_most_three_a4_pages(site, browser):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(pdf)
     assert 1 <= pages <= 3, f"the brief prints on {pages} A4 pages (at most 3): shorten it ({out})"
+
+
+def _open(browser, url: str, width: int = 1280, height: int = 900):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+def test_next_links_walk_the_whole_series_and_the_sidebar_lists_it(site, browser):
+    """From the first page, following "next" visits every notebook once, in reading order; on a wide
+    screen each page has a sidebar with every notebook and its own headings ("On this page")."""
+    _, base = site
+    stems = [nb.stem for nb in notebook_paths()]
+    seen, url = [], f"{base}/{stems[0]}.html"
+    while url and len(seen) <= len(stems):
+        page = _open(browser, url)
+        seen.append(url.rsplit("/", 1)[1].removesuffix(".html"))
+        side = page.locator("aside.distill-side")
+        assert side.is_visible(), f"{seen[-1]}: no sidebar at 1280 px"
+        assert side.locator("ul.series > li").count() == len(stems)
+        assert "On this page" in side.inner_text() and side.locator("ul a[href^='#']").count() >= 2, seen[-1]
+        nxt = page.locator("nav.distill-nav span a").evaluate_all(
+            "as => as.filter(a => a.parentElement.textContent.startsWith('next')).map(a => a.href)")
+        page.close()
+        url = nxt[0] if nxt else None
+    assert seen == stems
+
+
+def test_search_finds_a_term_on_the_page_that_explains_it(site, browser):
+    _, base = site
+    page = _open(browser, f"{base}/index.html")
+    page.fill("input[name=q]", "batchmean")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_load_state("networkidle")
+    first = page.locator("#results li a").first
+    assert first.get_attribute("href").startswith("02_soft_targets.html"), page.locator("#status").inner_text()
+    assert page.locator("#results mark").count() >= 1
+    page.goto(f"{base}/search.html?q=Jacobian+augmentation", wait_until="networkidle")
+    assert page.locator("#results li a").first.get_attribute("href").startswith("09_without_the_data.html")
+    page.goto(f"{base}/search.html?q=zzzqqq", wait_until="networkidle")
+    assert page.locator("#results li").count() == 0 and "Nothing matches" in page.locator("#status").inner_text()
+    page.close()
+
+
+def test_formulas_are_typeset_and_a_phone_sees_no_sidebar_and_no_sideways_scroll(site, browser):
+    _, base = site
+    shots = ROOT / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page = _open(browser, f"{base}/02_soft_targets.html")
+    page.wait_for_function("document.querySelectorAll('.MathJax_CHTML, mjx-container').length > 3", timeout=20_000)
+    page.screenshot(path=str(shots / "02_desktop.png"))
+    page.close()
+    page = _open(browser, f"{base}/02_soft_targets.html", width=390, height=844)
+    assert not page.locator("aside.distill-side").is_visible()
+    assert page.locator("nav.distill-nav input[name=q]").is_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    page.screenshot(path=str(shots / "02_phone.png"))
+    page.close()
+    assert overflow <= 2, f"at 390 px the page scrolls sideways by {overflow} px (build/screenshots/02_phone.png)"

@@ -266,3 +266,15 @@ def test_history_records_the_config_actually_used():
     cfg = TrainConfig(steps=3, batch_size=7, lr=0.02, weight_decay=0.1, progress=False, seed=9)
     h = fit(make_student(4, in_features=16, num_classes=3), X, (y,), label_loss, cfg)
     assert h.config["batch_size"] == 7 and h.config["lr"] == 0.02 and h.config["seed"] == 9
+
+
+def test_stacked_mlp_forward_is_each_models_forward():
+    from distill.train import stacked_mlp_forward
+    from torch.func import stack_module_state
+    many = [make_copier("mlp", 8, input_shape=(1, 4, 4), num_classes=3, seed=s) for s in (0, 1, 2)]
+    params, _ = stack_module_state(many)
+    x = torch.randn(3, 5, 1, 4, 4)  # (N, B, C, H, W): each model its own batch
+    out = stacked_mlp_forward(many[0])(params, x)
+    ref = torch.stack([m(xi) for m, xi in zip(many, x)])
+    assert out.shape == (3, 5, 3) and torch.allclose(out, ref, atol=1e-6)
+    assert stacked_mlp_forward(make_copier("cnn", 4, input_shape=(1, 8, 8), num_classes=3)) is None

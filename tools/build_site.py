@@ -198,9 +198,11 @@ ASSETS = {
                  "fonts/HTML-CSS/TeX/woff/", "localization/en/", "LICENSE"),
                 "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"),
     "requirejs": ("requirejs", "2.3.7", ("require.js", "LICENSE"), "requirejs/require.js"),
+    "lunr": ("lunr", "2.3.9", ("lunr.min.js", "LICENSE"), "lunr/lunr.min.js"),  # the search page's index
 }
 CDN = {"mathjax": "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.9/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
-       "requirejs": "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.7/require.min.js"}
+       "requirejs": "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.7/require.min.js",
+       "lunr": "https://cdnjs.cloudflare.com/ajax/libs/lunr.js/2.3.9/lunr.min.js"}
 
 
 def bundle(name: str, site: Path) -> str:
@@ -277,8 +279,20 @@ PAGE_HEAD = """<meta name="viewport" content="width=device-width, initial-scale=
 nav.distill-nav { font: 14px system-ui, sans-serif; padding: 0.5em 1em; border-bottom: 1px solid #ddd;
   display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: baseline; background: #fafafa; }
 nav.distill-nav details { flex-basis: 100%; } nav.distill-nav ol { margin: 0.3em 0; }
-nav.distill-nav .here { font-weight: bold; }
-@media print { nav.distill-nav { display: none; }
+nav.distill-nav .here, aside.distill-side .here { font-weight: bold; }
+nav.distill-nav form { margin-left: auto; } nav.distill-nav input { font: inherit; padding: 0.15em 0.4em; width: 12em; }
+aside.distill-side { display: none; font: 13px/1.45 system-ui, sans-serif; }
+aside.distill-side ol, aside.distill-side ul { padding-left: 1.3em; margin: 0.3em 0 1em; }
+aside.distill-side h2 { font-size: 13px; margin: 0.6em 0 0.2em; color: #555; }
+aside.distill-side ul.series { list-style: none; padding-left: 0; } aside.distill-side ul.series li { margin-bottom: 0.35em; }
+@media (min-width: 1200px) {
+  aside.distill-side { display: block; position: fixed; top: 0; left: 0; bottom: 0; width: 250px; overflow-y: auto;
+    padding: 0.6em 0.8em; border-right: 1px solid #ddd; background: #fafafa; box-sizing: border-box; }
+  body { padding-left: 250px !important; } nav.distill-nav details { display: none; } }
+@media (max-width: 700px) { .jp-InputPrompt, .jp-OutputPrompt { display: none !important; }
+  .jp-OutputArea-output img { max-width: 100% !important; height: auto !important; }
+  nav.distill-nav form { margin-left: 0; } }
+@media print { nav.distill-nav, aside.distill-side { display: none; } body { padding-left: 0 !important; }
   @page { size: A4; margin: 14mm 13mm; }
   body, .jp-RenderedMarkdown, .jp-RenderedHTMLCommon { font-size: 9.2pt !important; line-height: 1.28 !important; }
   .jp-RenderedHTMLCommon h1 { font-size: 15pt !important; } .jp-RenderedHTMLCommon h2 { font-size: 12pt !important; }
@@ -304,8 +318,33 @@ def nav_html(pages: list[tuple[str, str]], current: str) -> str:
         parts.append("next: " + link(*pages[i + 1]) + " →")
     items = "".join(f'<li class="here">{html.escape(t)}</li>' if stem == current else f"<li>{link(stem, t)}</li>"
                     for stem, t in pages)
-    return (f'<nav class="distill-nav" aria-label="series">{" ".join(f"<span>{p}</span>" for p in parts)}'
-            f"<details><summary>All notebooks</summary><ol>{items}</ol></details></nav>")
+    search = ('<form action="search.html" role="search"><input type="search" name="q" '
+              'placeholder="Search the series" aria-label="Search the series"></form>')
+    return (f'<nav class="distill-nav" aria-label="series">{" ".join(f"<span>{p}</span>" for p in parts)}{search}'
+            f"<details><summary>All notebooks</summary><ol>{items}</ol></details></nav>\n"
+            f'<aside class="distill-side" aria-label="contents"><h2><a href="index.html">Distillation, measured</a></h2>'
+            f"<ul class=\"series\">{items}</ul>{TOC_SLOT}</aside>")
+
+
+TOC_SLOT = "<!--distill-toc-->"
+HEADING = re.compile(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+
+
+def headings(page: str) -> list[tuple[int, str, str]]:
+    """(level, anchor, plain text) of every h2 and h3 in a rendered page, in order."""
+    out = []
+    for level, anchor, inner in HEADING.findall(page):
+        text = html.unescape(re.sub(r"<[^>]+>", "", inner)).replace("\u00b6", "").strip()
+        if text:
+            out.append((int(level), anchor, text))
+    return out
+
+
+def toc_html(page: str) -> str:
+    """The page's own table of contents (its h2 and h3 headings), for the sidebar."""
+    items = "".join(f'<li{"" if level == 2 else " style=margin-left:1em"}><a href="#{html.escape(anchor, quote=True)}">'
+                    f"{html.escape(text)}</a></li>" for level, anchor, text in headings(page))
+    return f"<h2>On this page</h2><ul>{items}</ul>" if items else ""
 
 
 def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "") -> None:
@@ -320,8 +359,88 @@ def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "") -> Non
     page = sanitize_page(body).replace("</head>", PAGE_HEAD, 1)
     page = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', page)  # links between notebooks -> pages
     if nav:  # outside <main>: the project's own markup, not notebook content
-        page = page.replace("<main>", nav + "\n<main>", 1)
+        page = page.replace("<main>", nav.replace(TOC_SLOT, toc_html(page)) + "\n<main>", 1)
     atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return page
+
+
+def search_docs(stem: str, title: str, page: str) -> list[dict]:
+    """One search document per section of a rendered page (its text between headings): what the
+    search page indexes with lunr. Text only: tags and embedded images are dropped."""
+    start, end = page.find("<main>"), page.rfind("</main>")
+    main = page[start:end] if start >= 0 and end > start else page
+    cuts = [(0, "", title)] + [(m.start(), m.group(2), None) for m in HEADING.finditer(main)]
+    docs = []
+    for (pos, anchor, _), nxt in zip(cuts, cuts[1:] + [(len(main), "", None)]):
+        chunk = main[pos:nxt[0]]
+        m = HEADING.match(chunk)
+        section = headings(m.group(0))[0][2] if m and headings(m.group(0)) else title
+        text = re.sub(r"<[^>]+>", " ", HEADING.sub(" ", chunk, count=1) if m else chunk)
+        text = re.sub(r"\s+", " ", html.unescape(text)).replace("\u00b6", "").strip()
+        if text or m:
+            docs.append({"ref": f"{stem}.html" + (f"#{anchor}" if anchor else ""), "page": title,
+                         "section": section, "body": text[:20_000]})
+    return docs
+
+
+SEARCH_PAGE = r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>Search · Distillation, measured</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; }
+input { font: inherit; padding: 0.3em 0.5em; width: min(30em, 70%); } li { margin-bottom: 1rem; }
+.where { color: #666; font-size: 0.9em; } mark { background: #ffe58a; }
+</style></head><body>
+<p><a href="index.html">← Index</a></p>
+<h1>Search the series</h1>
+<form role="search"><input id="q" type="search" name="q" aria-label="Search the series" autofocus>
+<button type="submit">Search</button></form>
+<p id="status" role="status"></p>
+<ol id="results"></ol>
+<script src="{lunr}"></script>
+<script src="search-index.js"></script>
+<script>
+(function () {
+  var docs = window.DISTILL_SEARCH || [], byRef = {};
+  var status = document.getElementById("status"), list = document.getElementById("results");
+  var q = new URLSearchParams(location.search).get("q") || "";
+  document.getElementById("q").value = q;
+  if (typeof lunr === "undefined") { status.textContent = "The search library did not load."; return; }
+  // words are split at any character that is not a letter or a digit (code and formulas too: `reduction="batchmean"`)
+  lunr.tokenizer.separator = /[^0-9A-Za-zÀ-ɏ]+/;
+  var idx = lunr(function () {
+    this.ref("ref"); this.field("section", {boost: 5}); this.field("page", {boost: 2}); this.field("body");
+    docs.forEach(function (d) { byRef[d.ref] = d; this.add(d); }, this);
+  });
+  if (!q.trim()) { status.textContent = docs.length + " sections of the series are searchable."; return; }
+  var hits;
+  try { hits = idx.search(q); } catch (e) { hits = idx.search(q.replace(/[:~^+\-*]/g, " ")); }
+  status.textContent = hits.length ? hits.length + " sections match \u201c" + q + "\u201d." : "Nothing matches \u201c" + q + "\u201d.";
+  var words = q.toLowerCase().split(/\s+/).filter(function (w) { return w.length > 1; });
+  hits.slice(0, 50).forEach(function (h) {
+    var d = byRef[h.ref], li = document.createElement("li"), a = document.createElement("a");
+    a.href = d.ref; a.textContent = d.section === d.page ? d.page : d.section;
+    var where = document.createElement("div"); where.className = "where"; where.textContent = d.page;
+    var body = d.body, low = body.toLowerCase(), at = -1;
+    words.forEach(function (w) { var i = low.indexOf(w); if (i >= 0 && (at < 0 || i < at)) at = i; });
+    var from = Math.max(0, at - 90), snippet = document.createElement("div");
+    var text = (from > 0 ? "\u2026" : "") + body.slice(from, from + 240) + (body.length > from + 240 ? "\u2026" : "");
+    var lowText = text.toLowerCase(), pos = 0;
+    while (pos < text.length) {
+      var next = -1, len = 0;
+      words.forEach(function (w) { var i = lowText.indexOf(w, pos); if (i >= 0 && (next < 0 || i < next)) { next = i; len = w.length; } });
+      if (next < 0) { snippet.appendChild(document.createTextNode(text.slice(pos))); break; }
+      snippet.appendChild(document.createTextNode(text.slice(pos, next)));
+      var m = document.createElement("mark"); m.textContent = text.slice(next, next + len); snippet.appendChild(m);
+      pos = next + len;
+    }
+    li.appendChild(a); li.appendChild(where); li.appendChild(snippet); list.appendChild(li);
+  });
+})();
+</script>
+</body></html>
+"""
 
 
 def failure_page(committed, result: Result, path: Path):
@@ -357,6 +476,8 @@ body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto;
 li {{ margin-bottom: 1rem; }} .meta {{ color: #666; font-size: 0.9em; }} .failed {{ color: #b00; }}
 </style></head><body>
 <h1>Distillation, measured</h1>
+<form action="search.html" role="search"><input type="search" name="q" placeholder="Search the series"
+aria-label="Search the series" style="font: inherit; padding: 0.3em 0.5em; width: min(24em, 90%)"></form>
 <p>A student network learns from the outputs of a more capable teacher. These notebooks run
 that mechanism on public toy data (Fashion-MNIST) and measure how much capability moves across.
 {how}</p>
@@ -440,6 +561,7 @@ def main() -> int:
     inputs = "" if args.no_execute else inputs_digest()
     urls = CDN if args.inplace else {name: bundle(name, site) for name in ASSETS}
     results: dict[str, Result] = {}
+    search: dict[str, list[dict]] = {}
     keys: dict[str, str] = {}
     t0 = time.perf_counter()
     for i, path in enumerate(order, start=1):
@@ -480,7 +602,8 @@ def main() -> int:
         shown = failure_page(committed, result, path) if result.status == "failed" else result.nb
         if result.status != "failed":
             write_notebook(result.nb, nb_dir / path.name)
-        render_html(shown, site / f"{path.stem}.html", urls, nav=nav_html(pages, path.stem))
+        page = render_html(shown, site / f"{path.stem}.html", urls, nav=nav_html(pages, path.stem))
+        search[path.stem] = search_docs(path.stem, report.title_of(shown), page)
 
     if not args.inplace:
         items = [index_item(results[q.stem], results[q.stem].nb if results[q.stem].status != "failed"
@@ -491,6 +614,11 @@ def main() -> int:
         index = INDEX.format(items="\n".join(items), how=how, built=time.strftime("%Y-%m-%d %H:%M"),
                              machine=html.escape(f"{platform.machine()}, {os.cpu_count()} CPU threads"))
         atomic_write(site / "index.html", lambda tmp: tmp.write_text(index, encoding="utf-8"))
+        docs = [d for q in paths for d in search.get(q.stem, [])]  # reading order
+        atomic_write(site / "search-index.js", lambda tmp: tmp.write_text(
+            "window.DISTILL_SEARCH = " + json.dumps(docs, ensure_ascii=False) + ";\n", encoding="utf-8"))
+        atomic_write(site / "search.html", lambda tmp: tmp.write_text(
+            SEARCH_PAGE.replace("{lunr}", html.escape(urls["lunr"], quote=True)), encoding="utf-8"))
         timings = {k: round(r.seconds, 1) for k, r in results.items() if r.seconds is not None}
         if timings:
             atomic_write(out / "timings.json", lambda tmp: tmp.write_text(
