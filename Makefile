@@ -3,7 +3,7 @@
 #               (resumable: finished notebooks are cached in build/cache/; a failed one costs only its page)
 #   make test   set up, get the data, unit tests, then every notebook in smoke mode under nbval
 # Others: make site (render the committed outputs, no execution) | make lab | make bench | make student-copy
-#         | make teacher | make lm-teacher | make notebooks | make clean-cache | make clean
+#         | make answer-key | make teacher | make lm-teacher | make notebooks | make clean-cache | make clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 FMNIST_RAW := data/FashionMNIST/raw/train-images-idx3-ubyte
 DEBIAN_GZ  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser run site test unit nbtest lab bench teacher lm-teacher notebooks student-copy clean clean-cache help
+.PHONY: setup data browser run site test unit nbtest lab bench teacher lm-teacher notebooks student-copy answer-key clean clean-cache help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -92,6 +92,10 @@ notebooks: data
 # The students' copy: every notebook without its solution cells, in build/student/.
 student-copy: setup
 	$(BIN)/python tools/student_copy.py --out build/student
+
+# The instructors' answer key: notebooks and pages with solutions, and model answers, in build/answer-key/.
+answer-key: setup
+	$(BIN)/python tools/answer_key.py --out build/answer-key
 
 # Teacher outputs and executed notebooks are cached; this shows their size and removes them.
 clean-cache:

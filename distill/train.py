@@ -231,9 +231,10 @@ def fit_many(models: Sequence[nn.Module], X: torch.Tensor | Sequence[torch.Tenso
     the same shuffling order (its own generator seeded by `seeds[i]`), the same steps, the same
     optimizer arithmetic (Adam and SGD act element by element, so one optimizer over stacked
     parameters is N optimizers). The N forward and backward passes run as one: the parameters are
-    stacked with `torch.func.stack_module_state` and the loss is `vmap`ped over
-    `functional_call` (PyTorch's "model ensembling" tutorial), which shares the per-step overhead
-    that dominates small models on a CPU (about 2x for ten width-64 MLPs on a 2-core CPU, bench/).
+    stacked with `torch.func.stack_module_state`; MLPs run as batched matmuls
+    (`stacked_mlp_forward`), other models as `vmap` over `functional_call` (PyTorch's "model
+    ensembling" tutorial). Both share the per-step overhead that dominates small models on a CPU
+    (ten width-64 MLPs: 3.8x one after another on a 2-core CPU, bench/).
     Gradients of the summed losses are each model's own
     (no loss depends on another model's parameters).
 

@@ -347,14 +347,15 @@ def toc_html(page: str) -> str:
     return f"<h2>On this page</h2><ul>{items}</ul>" if items else ""
 
 
-def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "") -> None:
+def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "", keep_solutions: bool = False) -> str:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
     exporter = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"], require_js_url=urls["requirejs"])
     # cells tagged `remove-input` show their outputs only (the overview: a page for readers who do not read code);
     # exercise solutions are left out of the public site (they belong in the answer key, not on a projector)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove-input"},
-                                                         remove_cell_tags={"solution"}), enabled=True)
+                                                         remove_cell_tags=set() if keep_solutions else {"solution"}),
+                                 enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": report.title_of(nb)}})
     page = sanitize_page(body).replace("</head>", PAGE_HEAD, 1)
     page = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', page)  # links between notebooks -> pages

@@ -1,0 +1,61 @@
+"""`make answer-key`: the instructors' version holds every solution and a model answer to every
+discussion question; the students' copy and the public site hold none of them (tests/test_exercises.py,
+tests/test_build_site.py)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from distill.report import notebook_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    out = tmp_path_factory.mktemp("answer-key")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "answer_key.py"), "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_the_answer_key_has_every_solution_and_every_check(key):
+    import html
+    index = (key / "site" / "index.html").read_text()
+    n = 0
+    for path in notebook_paths():
+        nb = nbformat.read(path, as_version=4)
+        page = (key / "site" / f"{path.stem}.html").read_text()
+        for c in nb.cells:
+            if "solution" in c.metadata.get("tags", []):
+                n += 1
+                first = next(ln for ln in c.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))
+                assert html.escape(first.strip()) in index, f"{path.stem}: solution missing from the key"
+                assert (key / "notebooks" / path.name).exists()
+            m = re.search(r'check_answer\("([^"]+)"', c.source) if c.cell_type == "code" else None
+            if m:
+                assert f"<h4>{m.group(1)}</h4>" in index
+        assert "search.html" not in page  # the answer key has no search page to point at
+    assert n >= 20
+
+
+def _sections(text: str, level: str) -> dict[str, str]:
+    parts = re.split(rf"^{level} (\d\d) · .*$", text, flags=re.M)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def test_every_discussion_question_has_a_model_answer():
+    guide = _sections((ROOT / "docs" / "instructors.md").read_text(), "###")
+    answers = _sections((ROOT / "docs" / "model_answers.md").read_text(), "##")
+    for nb, text in guide.items():
+        discuss = text.split("**Discuss**", 1)[1].split("- **", 1)[0] if "**Discuss**" in text else ""
+        questions = re.findall(r"^\s+- (.+)$", discuss, flags=re.M) or ([discuss] if discuss.strip(" :\n(0123456789min)") else [])
+        given = re.findall(r"^\*\*(?!Try it yourself)[^*]+\?\*\*", answers.get(nb, ""), flags=re.M)
+        assert len(given) >= len(questions), f"{nb}: {len(questions)} discussion questions, {len(given)} model answers"
+        if nb != "00":
+            assert "**Try it yourself.**" in answers[nb], f"{nb}: no model answers to 'Try it yourself'"
