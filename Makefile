@@ -2,8 +2,8 @@
 #   make run    set up, get the data, execute every notebook (full mode), render build/site/
 #               (resumable: finished notebooks are cached in build/cache/; a failed one costs only its page)
 #   make test   set up, get the data, unit tests, then every notebook in smoke mode under nbval
-# Others: make site (render the committed outputs, no execution) | make lab | make bench | make student-copy
-#         | make answer-key | make teacher | make lm-teacher | make notebooks | make clean-cache | make clean
+# Others: make site (render the committed outputs, no execution) | make lab | make lab-student | make bench
+#         | make student-copy | make answer-key | make teacher | make lm-teacher | make notebooks | make clean-cache | make clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 FMNIST_RAW := data/FashionMNIST/raw/train-images-idx3-ubyte
 DEBIAN_GZ  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser run site test unit nbtest lab bench teacher lm-teacher notebooks student-copy answer-key clean clean-cache help
+.PHONY: setup data browser run site test unit nbtest lab lab-student bench teacher lm-teacher notebooks student-copy answer-key clean clean-cache help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -67,8 +67,19 @@ test: unit nbtest
 
 # LAB_ARGS passes options to JupyterLab, e.g. make lab LAB_ARGS="--port 8899 --no-browser"
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
-lab: data
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
+# JupyterLab opens on START_HERE.md (as a page), without the news pop-up or update checks (tools/lab/overrides.json).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+LAB := $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --LabApp.default_url=/lab/tree/START_HERE.md
+
+$(LAB_SETTINGS): tools/lab/overrides.json | $(STAMP)
+	mkdir -p $(dir $@) && cp tools/lab/overrides.json $@
+
+lab: data $(LAB_SETTINGS)
+	$(LAB) $(LAB_ARGS) notebooks
+
+# The same on the students' copy (no solutions), written to build/student/ first.
+lab-student: data student-copy $(LAB_SETTINGS)
+	$(LAB) $(LAB_ARGS) build/student
 
 # Benchmarks (never part of `make test`): a table, and bench/results.json. About 35 minutes:
 # it runs every notebook in smoke and full mode. BENCH_QUICK=1 make bench: every ratio in about a minute.

@@ -134,6 +134,16 @@ def test_student_copy_removes_every_solution_and_keeps_the_checks(tmp_path):
     assert sc.placeholder("answer_2 = max(x)\nprint(answer_2)") == "answer_2 = None  # your code here"
 
 
+def test_the_student_copy_opens_on_a_start_page_that_says_whose_copy_it_is(tmp_path, monkeypatch):
+    import sys
+    sc = load_script("tools/student_copy.py")
+    monkeypatch.setattr(sys, "argv", ["student_copy.py", "--out", str(tmp_path), str(SERIES[1])])
+    assert sc.main() == 0
+    start = (tmp_path / "START_HERE.md").read_text()
+    assert "Open the notebooks in order" in start and "your copy without the solutions" in start
+    assert "make lab-student" not in start
+
+
 def test_overview_reads_findings_and_key_figures_from_the_notebooks():
     found = report.series(ROOT / "notebooks")
     assert [f.name for f in found] == [p.stem for p in SERIES]

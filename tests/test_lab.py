@@ -49,6 +49,17 @@ def test_make_lab_serves_a_notebook_and_stops():
         status, body = get(f"http://127.0.0.1:{port}/api/contents/01_teacher.ipynb?token={token}")
         nb = json.loads(body)
         assert status == 200 and nb["type"] == "notebook" and nb["content"]["cells"]
+        # it opens on the start page (shown as a page, not as source) and asks nothing about news
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=5) as r:
+            assert r.url.split("?")[0].endswith("/lab/tree/START_HERE.md"), r.url
+        status, body = get(f"http://127.0.0.1:{port}/api/contents/START_HERE.md?token={token}")
+        assert status == 200 and "Open the notebooks in order" in json.loads(body)["content"]
+        # (the overrides become the settings' defaults: tools/lab/overrides.json)
+        _, body = get(f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}")
+        props = json.loads(body)["schema"]["properties"]
+        assert props["fetchNews"]["default"] == "false" and props["checkForUpdates"]["default"] is False
+        _, body = get(f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/docmanager-extension:plugin?token={token}")
+        assert json.loads(body)["schema"]["properties"]["defaultViewers"]["default"]["markdown"] == "Markdown Preview"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # make and JupyterLab: the whole process group
         try:

@@ -69,6 +69,13 @@ def main() -> int:
         nb = nbformat.read(path, as_version=4)
         total += strip_solutions(nb)
         atomic_write(out / path.name, lambda tmp: nbformat.write(nb, str(tmp)))
+    start = ROOT / "notebooks" / "START_HERE.md"
+    if start.is_file():  # the page `make lab-student` opens on, saying whose copy this is
+        text = start.read_text(encoding="utf-8").split("**Doing the exercises?**")[0].rstrip()
+        text += ("\n\n**This is your copy without the solutions** (`build/student/`): where a solution was, a cell "
+                 "says `answer_1 = None  # your code here` or a function raises `NotImplementedError`. Write yours "
+                 "there and run the check cell below it.\n")
+        atomic_write(out / start.name, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     print(f"student copy: {len(paths)} notebooks, {total} solutions removed -> {out}")
     return 0
 
