@@ -59,3 +59,15 @@ def test_every_discussion_question_has_a_model_answer():
         assert len(given) >= len(questions), f"{nb}: {len(questions)} discussion questions, {len(given)} model answers"
         if nb != "00":
             assert "**Try it yourself.**" in answers[nb], f"{nb}: no model answers to 'Try it yourself'"
+
+
+def test_every_notebook_has_a_quiz_with_answers_in_the_key(key):
+    text = (ROOT / "docs" / "quizzes.md").read_text()
+    quizzes = _sections(text, "##")
+    answers = dict(re.findall(r"^- \*\*(\d\d)\*\*: (.+?)(?=^- |\Z)", text.split("## Answers")[1], flags=re.M | re.S))
+    for nb in [p.stem[:2] for p in notebook_paths() if not p.stem.startswith("00")]:
+        questions = re.findall(r"^\d\. ", quizzes[nb], flags=re.M)
+        assert len(questions) >= 3, f"{nb}: a quiz of {len(questions)} questions"
+        given = re.findall(r"(\d) ([a-d])\b", answers[nb])
+        assert [q for q, _ in given] == [str(i) for i in range(1, len(questions) + 1)], f"{nb}: answers {given}"
+    assert "Quizzes" in (key / "site" / "index.html").read_text()

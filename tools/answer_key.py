@@ -6,7 +6,8 @@
 It writes, from the committed notebooks (nothing is executed):
 - `notebooks/*.ipynb`: the notebooks with their solution cells and outputs;
 - `site/index.html`: every exercise of the series with the hint its check gives and the solution,
-  then the model answers to the discussion and "Try it yourself" questions (`docs/model_answers.md`);
+  then the model answers to the discussion and "Try it yourself" questions (`docs/model_answers.md`)
+  and the quizzes with their answers (`docs/quizzes.md`);
 - `site/NN_*.html`: each notebook's page with its solution cells shown (the public site hides them).
 Keep it away from students: it is everything `make student-copy` leaves out.
 """
@@ -107,8 +108,10 @@ def main() -> int:
             rows = "".join(f"<h4>{html.escape(e['id'])}</h4><p class='hint'>Hint the check gives: {html.escape(e['hint'])}</p>"
                            f"<pre><code>{html.escape(e['solution'])}</code></pre>" for e in items)
             sections.append(f"<h3>{html.escape(report.title_of(nb))}</h3>{rows}")
-    page = PAGE.format(exercises="\n".join(sections), pages="".join(links),
-                       answers=markdown_html(answers_md.read_text(encoding="utf-8")).replace("<h1>", "<h2>").replace("</h1>", "</h2>"))
+    docs = [answers_md] + [d for d in (ROOT / "docs" / "quizzes.md",) if d.is_file()]
+    answers = "\n".join(markdown_html(d.read_text(encoding="utf-8")).replace("<h1>", "<h2>").replace("</h1>", "</h2>")
+                        for d in docs)
+    page = PAGE.format(exercises="\n".join(sections), pages="".join(links), answers=answers)
     atomic_write(site / "index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
     n = sum(len(exercises(nbformat.read(q, as_version=4))) for q in paths)
     print(f"answer key: {n} exercises with solutions, {len(paths)} notebooks, model answers -> {site / 'index.html'}")
