@@ -3,7 +3,7 @@
 #               (resumable: finished notebooks are cached in build/cache/; a failed one costs only its page)
 #   make test   set up, get the data, unit tests, then every notebook in smoke mode under nbval
 # Others: make site (render the committed outputs, no execution) | make lab | make lab-student | make bench
-#         | make student-copy | make answer-key | make teacher | make lm-teacher | make notebooks | make clean-cache | make clean
+#         | make student-copy | make answer-key | make slides | make teacher | make lm-teacher | make notebooks | make clean-cache | make clean
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 FMNIST_RAW := data/FashionMNIST/raw/train-images-idx3-ubyte
 DEBIAN_GZ  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data browser run site test unit nbtest lab lab-student bench teacher lm-teacher notebooks student-copy answer-key clean clean-cache help
+.PHONY: setup data browser run site test unit nbtest lab lab-student bench teacher lm-teacher notebooks student-copy answer-key slides clean clean-cache help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -103,6 +103,10 @@ notebooks: data
 # The students' copy: every notebook without its solution cells, in build/student/.
 student-copy: setup
 	$(BIN)/python tools/student_copy.py --out build/student
+
+# Slides for class: a reveal.js deck per notebook from its committed outputs, offline, in build/slides/.
+slides: setup
+	$(BIN)/python tools/slides.py --out build/slides
 
 # The instructors' answer key: notebooks and pages with solutions, and model answers, in build/answer-key/.
 answer-key: setup

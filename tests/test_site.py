@@ -208,3 +208,36 @@ def test_formulas_are_typeset_and_a_phone_sees_no_sidebar_and_no_sideways_scroll
     page.screenshot(path=str(shots / "02_phone.png"))
     page.close()
     assert overflow <= 2, f"at 390 px the page scrolls sideways by {overflow} px (build/screenshots/02_phone.png)"
+
+
+def test_slides_build_and_open_offline_without_solutions(browser, tmp_path):
+    """`make slides`: a reveal.js deck per notebook; it opens in Chromium with every script from the
+    folder (no request leaves the machine), typesets formulas and shows no solution cell."""
+    nb = ROOT / "notebooks" / "02_soft_targets.ipynb"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "slides.py"), "--out", str(tmp_path), str(nb)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    deck = (tmp_path / "02_soft_targets.slides.html").read_text()
+    for c in nbformat.read(nb, as_version=4).cells:
+        if "solution" in c.metadata.get("tags", []):
+            assert c.source.strip().splitlines()[-1] not in deck, "a solution cell reached the slides"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        problems, _ = visit(browser, f"{base}/02_soft_targets.slides.html", base)
+        assert problems == [], "; ".join(problems[:5])
+        page = _open(browser, f"{base}/02_soft_targets.slides.html", width=1280, height=720)
+        page.wait_for_selector(".reveal.ready", timeout=20_000)  # reveal.js (an AMD module here) initialised
+        assert page.evaluate("document.querySelectorAll('.reveal .slides > section').length") >= 8
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ROOT / "build" / "screenshots" / "02_slides.png"))
+        assert page.evaluate("Array.from(document.querySelectorAll('.reveal .slides > section'))"
+                             ".findIndex(s => s.classList.contains('present'))") == 1
+        assert page.evaluate("document.querySelectorAll('.MathJax_CHTML, mjx-container').length") >= 1
+        page.close()
+    finally:
+        server.shutdown()

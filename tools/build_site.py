@@ -205,14 +205,16 @@ CDN = {"mathjax": "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.9/MathJax.
        "lunr": "https://cdnjs.cloudflare.com/ajax/libs/lunr.js/2.3.9/lunr.min.js"}
 
 
-def bundle(name: str, site: Path) -> str:
+def bundle(name: str, site: Path, assets: dict | None = None, cdn: dict | None = None) -> str:
     """Copy an npm package's files into site/<name>/ and return the page URL for it; the CDN URL
-    (with a warning) if npm is missing or the registry unreachable."""
+    (with a warning) if npm is missing or the registry unreachable. `assets`/`cdn`: other tables
+    than the site's (the slides bundle reveal.js and jQuery)."""
     import shutil
     import subprocess
     import tarfile
 
-    package, version, keep, url = ASSETS[name]
+    assets, CDN_ = assets or ASSETS, cdn or CDN
+    package, version, keep, url = assets[name]
     dest = site / name
     if dest.exists():
         return url
@@ -222,7 +224,7 @@ def bundle(name: str, site: Path) -> str:
         if shutil.which("npm") is None:
             print(f"build_site: warning: npm not found; pages load {package} from a CDN (needs the internet)",
                   file=sys.stderr)
-            return CDN[name]
+            return CDN_[name]
         cache.mkdir(parents=True, exist_ok=True)
         try:  # --prefer-offline: the npm cache first; a registry that does not answer costs 60 s, not minutes
             r = subprocess.run(["npm", "pack", f"{package}@{version}", "--silent", "--prefer-offline",
@@ -235,7 +237,7 @@ def bundle(name: str, site: Path) -> str:
         if failed:
             print(f"build_site: warning: `npm pack {package}@{version}` failed ({why}); "
                   f"pages load {package} from a CDN", file=sys.stderr)
-            return CDN[name]
+            return CDN_[name]
     tmp = dest.with_name(name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     with tarfile.open(tarball) as tar:
@@ -262,14 +264,14 @@ SAFE_ATTRIBUTES = {"*": ["class", "id", "title", "tabindex", "data-mime-type", "
                    "td": ["colspan", "rowspan", "align", "class"], "th": ["colspan", "rowspan", "align", "class"]}
 
 
-def sanitize_page(page: str) -> str:
+def sanitize_page(page: str, extra_tags: frozenset = frozenset()) -> str:
     """Clean what notebook content put inside <main> (bleach, an allowlist): `<script>`, `onerror=`,
     `javascript:` links and the like never reach the page; the page's own scripts are outside <main>."""
     import bleach
     start, end = page.find("<main>"), page.rfind("</main>")
     if start < 0 or end < 0:
         raise RuntimeError("the HTML template has no <main> element to sanitise; check nbconvert's lab template")
-    body = bleach.clean(page[start:end + len("</main>")], tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+    body = bleach.clean(page[start:end + len("</main>")], tags=SAFE_TAGS | extra_tags, attributes=SAFE_ATTRIBUTES,
                         protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True)
     return page[:start] + body + page[end + len("</main>"):]
 
