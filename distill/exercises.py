@@ -205,6 +205,50 @@ def check_copy_loop(fn, hint: str, *, name: str = "your copy loop") -> None:
     print(f"{name}: correct (budget spent exactly, answers kept in order).")
 
 
+def bias_inputs(g, n: int = 60, k: int = 5) -> tuple:
+    """Inputs for checking a bias choice: a student's validation logits that under-score two classes
+    it never saw (so the best bias is neither the smallest nor the largest candidate), labels, those
+    classes, and a fine grid of candidate biases (fine enough that neighbouring biases tie)."""
+    import torch
+    y = torch.randint(0, k, (n,), generator=g)
+    logits = torch.randn(n, k, generator=g) + 2.5 * torch.nn.functional.one_hot(y, k)
+    classes = sorted(torch.randperm(k, generator=g)[:2].tolist())
+    logits[:, classes] -= 3.0                       # the unseen classes' scores are too low
+    return logits, y, classes, [x / 4 for x in range(0, 41)]   # 0, 0.25, ..., 10
+
+
+def check_bias_choice(fn, hint: str, *, name: str = "your bias choice", trials: int = 6) -> None:
+    """Check `fn(val_logits, y_val, classes, biases) -> bias` against `distill.metrics.choose_bias`: the
+    candidate with the best overall validation accuracy after adding it to `classes`' scores, the
+    smallest among ties. Fails naming the kind of mistake, never the expected bias."""
+    import torch
+    from .metrics import accuracy, choose_bias, with_bias
+    if fn is None:
+        raise NotYet(f"{name} is not written yet. Hint: {hint}")
+    g = torch.Generator().manual_seed(5)
+    for t in range(trials):
+        logits, y, classes, biases = bias_inputs(g)
+        got = _run(fn, (logits.clone(), y.clone(), list(classes), list(biases)), name, f"on trial {t + 1}", hint)
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            raise NotYet(f"{name} returned {type(got).__name__}; expected one of the candidate biases (a number). "
+                         f"Hint: {hint}")
+        want = choose_bias(logits, y, classes, biases)
+        if got == want:
+            continue
+        if got not in biases:
+            raise NotYet(f"{name} returned a bias that is not one of the candidates on trial {t + 1}. Hint: {hint}")
+        acc = lambda b: accuracy(with_bias(logits, classes, b), y)  # noqa: E731
+        if acc(got) == acc(want):
+            raise NotYet(f"{name} picked a bias tied for the best accuracy on trial {t + 1}, but not the smallest of the "
+                         f"tied ones: break ties towards the smaller correction. Hint: {hint}")
+        raise NotYet(f"{name} picked a bias with a lower overall validation accuracy than another candidate on trial "
+                     f"{t + 1} (score all validation images, every class, after adding the bias to the unseen classes "
+                     f"only). Hint: {hint}")
+    print(f"{name}: correct on {trials} random validation sets.")
+
+
 def random_logits(g) -> tuple:
     """Inputs for checking a distillation loss: student and teacher logits (8 x 10) and a temperature."""
     import torch

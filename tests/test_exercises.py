@@ -105,7 +105,7 @@ def test_check_cells_show_no_expected_value(path):
     nb = nbformat.read(path, as_version=4)
     checks = [c.source for c in nb.cells if "exercise" in c.metadata.get("tags", []) and "exercises.check" in c.source]
     for src in checks:
-        if re.match(r"exercises\.check_(function|train_step|copy_loop)\(", src):
+        if re.match(r"exercises\.check_(function|train_step|copy_loop|bias_choice)\(", src):
             continue  # a function is checked against the library's, on random inputs: no value is shown
         m = re.fullmatch(r'exercises\.check_answer\("(\d\d)\.(\d)", answer_(\d), globals\(\)\)', src)
         assert m, f"{path.name}: a check cell shows more than the exercise's key: {src[:80]}"
@@ -229,7 +229,7 @@ def test_functions_students_write_are_checked_against_the_library(path):
     for i, c in enumerate(cells):
         if "solution" in c.metadata.get("tags", []) and c.source.lstrip().startswith("def "):
             check = cells[i + 1]
-            assert check.cell_type == "code" and re.match(r"exercises\.check_(function|train_step|copy_loop)\(", check.source)
+            assert check.cell_type == "code" and re.match(r"exercises\.check_(function|train_step|copy_loop|bias_choice)\(", check.source)
             assert any("correct" in o.get("text", "") for o in check.outputs), "committed outputs show the check passing"
 
 
@@ -370,3 +370,37 @@ def test_tied_best_settings_are_all_right_answers():
     with pytest.raises(exercises.NotYet) as e:
         exercises.check_answer("08.1", "full", ns)
     assert "text" not in str(e.value).split("Hint")[0].replace("'full'", "")
+
+
+def test_check_bias_choice_passes_the_reference_and_rejects_typical_wrong_choices(capsys):
+    """05's bias correction: the reference passes; choosing for the unseen classes only, adding the bias to
+    every class, breaking ties towards the larger bias, returning a tensor, or a stub each fail in one line
+    without the expected bias."""
+    import torch
+    from distill import metrics
+
+    exercises.check_bias_choice(metrics.choose_bias, "h")
+    assert "correct on" in capsys.readouterr().out
+
+    def largest_of_ties(l, y, c, b):
+        return max(b, key=lambda x: (metrics.accuracy(metrics.with_bias(l, c, x), y), x))
+
+    def unseen_only(l, y, c, b):
+        m = torch.isin(y, torch.tensor(c))
+        return max(b, key=lambda x: (metrics.accuracy(metrics.with_bias(l, c, x)[m], y[m]), -x))
+
+    def every_class(l, y, c, b):
+        return max(b, key=lambda x: (metrics.accuracy(l + x, y), -x))
+
+    def as_tensor(l, y, c, b):
+        return torch.tensor([metrics.choose_bias(l, y, c, b), 0.0])
+
+    def stub(l, y, c, b):
+        raise NotImplementedError("write this function")
+
+    for fn, says in [(largest_of_ties, "not the smallest"), (unseen_only, "lower overall validation accuracy"),
+                     (every_class, "lower overall validation accuracy"), (as_tensor, "returned Tensor"),
+                     (stub, "not written yet"), (None, "not written yet")]:
+        with pytest.raises(exercises.NotYet, match=says) as e:
+            exercises.check_bias_choice(fn, "h")
+        assert "\n" not in str(e.value) and not re.search(r"\d\.\d\d", str(e.value))
