@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .errors import DistillError
 from .experiment import compare, mean, mean_ci, select, values  # noqa: F401  (compare: the exercises use it)
 from .stats import Comparison, mean_interval  # noqa: F401  (mean_interval: for the notebooks' error bars)
 
@@ -752,6 +753,22 @@ def without_data(runs: list[dict], defended: list[dict], *, budgets: dict, start
                              for s in dict.fromkeys(k[0] for k in flagged))
                  + ". " + _exposure(flagged, lengths))
     return "\n".join(lines)
+
+
+def strategy_needs(seconds: dict[str, list[float]], budgets: dict[str, Sequence[int]], *, adaptive: Sequence[str] = ()) -> str:
+    """What each strategy of 09 took to choose and send its queries: `seconds` {strategy: one wall time
+    per seed} for its largest budget; `adaptive`: the strategies that train interim copies between
+    rounds (their time includes that training; the cost ledger counts only the final copy)."""
+    if not seconds:
+        raise DistillError("strategy_needs needs the collection times of at least one strategy")
+    parts = [f"{s} {mean(ts):.0f} s for {max(budgets[s]):,} queries" for s, ts in seconds.items()]
+    n = len(next(iter(seconds.values())))
+    out = (f"- **Time to choose and send the queries** (mean over {n} seeds, on the machine that ran this notebook): "
+           + "; ".join(parts) + ".")
+    if adaptive:
+        out += (f" For {_list(list(adaptive))} this includes the training they do to choose their queries (interim "
+                "copies, and the generator); the ledger below counts only the final copy's training.")
+    return out
 
 
 def _exposure(flagged: dict, lengths: Sequence[int]) -> str:

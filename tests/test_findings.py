@@ -398,3 +398,14 @@ def test_beyond_imitation_calls_the_gap_only_when_its_interval_excludes_zero():
     assert "the copy that asked about every kind beat the copy that asked only about easy problems by 50.0 points" in text
     assert "on the easy ones, no clear difference between the broad copy and the narrow copy at 10 seeds" in text
     assert "at most 1 carry" in text and "99.0% (95% CI 99.0 to 99.0)" in text
+
+
+def test_strategy_needs_reports_mean_seconds_per_strategy_and_says_what_the_ledger_leaves_out():
+    from distill.findings import strategy_needs
+    text = strategy_needs({"random pool": [2.0, 4.0], "active": [30.0, 50.0]},
+                          {"random pool": [100, 6400], "active": [100, 6400]}, adaptive=["active"])
+    assert "random pool 3 s for 6,400 queries; active 40 s for 6,400 queries" in text
+    assert "mean over 2 seeds" in text and "interim copies" in text and "only the final copy" in text
+    assert "interim" not in strategy_needs({"random pool": [1.0]}, {"random pool": [100]})
+    with pytest.raises(DistillError, match="at least one strategy"):
+        strategy_needs({}, {})
