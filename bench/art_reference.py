@@ -8,7 +8,7 @@ compared over a few seeds:
 - `random` sampling, probability answers and label answers, from the unlabelled training images,
   against `distill.strategies` `random` on the same images;
 - `adaptive` sampling (the Knockoff bandit, label answers) from a mixed public pool whose coarse
-  classes are its sources (unlabelled clothes, digits, photographs, noise: the bandit should learn
+  classes are its sources (unlabelled clothes, digits, patches of two photographs, noise: the bandit should learn
   to prefer the clothes), against `random` draws from the same mixed pool.
 
 The victim answers probabilities (the teacher followed by a softmax): ART passes whatever the victim
@@ -45,7 +45,7 @@ def _accuracy(clf, ds) -> float:
 
 def mixed_pool(ds, per_source: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
     """`per_source` images from each of four public sources, and each image's source as its coarse class."""
-    sources = ["train", "digits", "photos", "noise"]
+    sources = ["train", "digits", "patches", "noise"]
     X = torch.cat([make_transfer_set(s, ds, per_source, seed=seed).X for s in sources])
     return X, np.repeat(np.arange(len(sources)), per_source)
 

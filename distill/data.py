@@ -332,10 +332,11 @@ def _digits_set(ds, n, seed, X_src, y_src, gen, **_):
     return TransferSet("digits", X, _unknown(n))
 
 
-@TRANSFER_SETS.register("photos", help="another domain: random grey patches of scikit-learn's two sample photographs")
-def _photos_set(ds, n, seed, X_src, y_src, gen, **_):
-    _grey28("photos", ds)
-    return TransferSet("photos", _normalize(ds, _photo_patches(n, ds.input_shape[-1], gen)), _unknown(n))
+@TRANSFER_SETS.register("patches", help="another domain: random grey patches of two photographs (scikit-learn's "
+                                         "sample images, a temple and a flower)")
+def _patches_set(ds, n, seed, X_src, y_src, gen, **_):
+    _grey28("patches", ds)
+    return TransferSet("patches", _normalize(ds, _photo_patches(n, ds.input_shape[-1], gen)), _unknown(n))
 
 
 @TRANSFER_SETS.register("noise", help="uniform random pixels")

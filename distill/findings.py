@@ -459,7 +459,7 @@ def transfer_table(runs: list[dict], sources: Sequence[str], sizes: dict, famili
 
 def transfer_data(runs: list[dict], *, sources: Sequence[str], sizes: dict, families: dict, teacher_acc: float,
                   seed_size: int) -> str:
-    """04's findings (needs the sources train, heldout, digits, photos, noise, mixup, augment for
+    """04's findings (needs the sources train, heldout, digits, patches, noise, mixup, augment for
     every sentence; leaves out a sentence whose sources did not run)."""
     mlp = dict(family="mlp", size=families["mlp"])
     best = {name: best_size(runs, sizes[name], source=name, **mlp) for name in sources}
@@ -474,7 +474,7 @@ def transfer_data(runs: list[dict], *, sources: Sequence[str], sizes: dict, fami
         c = compare(runs, dict(source="heldout"), dict(source="train"), ("fresh images of the same kind", "the teacher's "
                     "training images"), n=n, **mlp)
         lines.append(f"- **Fresh images of the same kind** (`heldout`, {n:,} images): {c.sentence('beat')}.")
-    outside = [s for s in ("digits", "photos", "noise") if s in sources]
+    outside = [s for s in ("digits", "patches", "noise") if s in sources]
     if outside and "train" in sources:
         o = max(outside, key=acc.get)
         n = max(n for n in sizes[o] if n in sizes["train"])
@@ -511,8 +511,10 @@ def transfer_data(runs: list[dict], *, sources: Sequence[str], sizes: dict, fami
                      f"copier needs *inputs* that resemble the original's task. With up to {big:,} unlabelled task-like "
                      f"images the best copy reached {strongest['train'] / teacher_acc:.0%} of the teacher's accuracy; with "
                      f"unrelated images or noise, at most {max(strongest[s] for s in outside) / teacher_acc:.0%} "
-                     "(chance is 10%). These copiers send random images from a fixed source; copiers who *choose* "
-                     "their queries are not tested here.")
+                     "(chance is 10%). These copiers send random images from a fixed source. Copiers who *choose* or "
+                     "*generate* their queries are measured in notebook 09 (*Copying without the data*), which asks "
+                     "when having no task-like images still protects a model: \"no task-like data\" means \"no copy\" "
+                     "only if no strategy recovers what the wrong images lose.")
     return "\n".join(lines)
 
 
