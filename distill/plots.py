@@ -100,9 +100,10 @@ def temperature_explorer(logits: torch.Tensor, images: torch.Tensor, classes: Se
         fig.tight_layout()
         plt.show()
 
+    wide = {"description_width": "initial"}  # the whole label ("temperature", not "temperat...")
     return widgets.interactive(
-        draw, image=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image"),
-        T=widgets.FloatLogSlider(value=1.0, base=2, min=-1, max=5, step=0.25, description="temperature"))
+        draw, image=widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image", style=wide),
+        T=widgets.FloatLogSlider(value=1.0, base=2, min=-1, max=5, step=0.25, description="temperature T", style=wide))
 
 
 def curves(ax, records: list[dict], x: str, xs: Sequence, series: dict[str, dict], value: str = "test_accuracy",
