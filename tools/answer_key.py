@@ -96,7 +96,7 @@ def main() -> int:
     paths = report.notebook_paths()
     pages = [(q.stem, report.title_of(nbformat.read(q, as_version=4))) for q in paths]
     urls = {name: build_site.bundle(name, site) for name in build_site.ASSETS}
-    sections, links = [], []
+    sections, links, n = [], [], 0
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         shutil.copyfile(path, nb_dir / path.name)
@@ -104,6 +104,7 @@ def main() -> int:
         build_site.render_html(nb, site / f"{path.stem}.html", urls, nav=nav, keep_solutions=True)
         links.append(f'<li><a href="{path.stem}.html">{html.escape(report.title_of(nb))}</a></li>')
         items = exercises(nb)
+        n += len(items)
         if items:
             rows = "".join(f"<h4>{html.escape(e['id'])}</h4><p class='hint'>Hint the check gives: {html.escape(e['hint'])}</p>"
                            f"<pre><code>{html.escape(e['solution'])}</code></pre>" for e in items)
@@ -113,7 +114,6 @@ def main() -> int:
                         for d in docs)
     page = PAGE.format(exercises="\n".join(sections), pages="".join(links), answers=answers)
     atomic_write(site / "index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    n = sum(len(exercises(nbformat.read(q, as_version=4))) for q in paths)
     print(f"answer key: {n} exercises with solutions, {len(paths)} notebooks, model answers -> {site / 'index.html'}")
     return 0
 

@@ -377,7 +377,8 @@ def search_docs(stem: str, title: str, page: str) -> list[dict]:
     for (pos, anchor, _), nxt in zip(cuts, cuts[1:] + [(len(main), "", None)]):
         chunk = main[pos:nxt[0]]
         m = HEADING.match(chunk)
-        section = headings(m.group(0))[0][2] if m and headings(m.group(0)) else title
+        found = headings(m.group(0)) if m else []
+        section = found[0][2] if found else title
         text = re.sub(r"<[^>]+>", " ", HEADING.sub(" ", chunk, count=1) if m else chunk)
         text = re.sub(r"\s+", " ", html.unescape(text)).replace("\u00b6", "").strip()
         if text or m:
