@@ -242,3 +242,13 @@ def test_slides_build_and_open_offline_without_solutions(browser, tmp_path):
         page.close()
     finally:
         server.shutdown()
+
+
+def test_the_instructors_guide_is_on_the_site_without_the_answers(site, browser):
+    folder, base = site
+    assert 'href="instructors.html"' in (folder / "index.html").read_text()
+    problems, _ = visit(browser, f"{base}/instructors.html", base)
+    assert problems == []
+    page = (folder / "instructors.html").read_text()
+    assert "Lesson plans" in page and "90 minutes" in page and "<table>" in page
+    assert "Model answers" not in page and "## Answers" not in page  # those are in `make answer-key` only

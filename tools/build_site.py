@@ -387,6 +387,21 @@ def search_docs(stem: str, title: str, page: str) -> list[dict]:
     return docs
 
 
+def doc_page(path: Path) -> str:
+    """A Markdown file of docs/ as a page of the site (nbconvert's Markdown renderer, mistune), with a
+    link back to the index; links to other docs/ files point at the repository's copy."""
+    import mistune
+    body = mistune.html(path.read_text(encoding="utf-8"))
+    title = next((ln[2:].strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.startswith("# ")), path.stem)
+    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            'content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
+            f"<title>{html.escape(title)} · Distillation, measured</title><style>body {{ font-family: system-ui, sans-serif; "
+            "max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; } "
+            "table { border-collapse: collapse; display: block; overflow-x: auto; } td, th { border: 1px solid #ddd; "
+            "padding: 0.3em 0.5em; vertical-align: top; } code { background: #f4f4f4; }</style></head><body>"
+            f'<p><a href="index.html">← Index</a></p>\n{body}</body></html>\n')
+
+
 SEARCH_PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
@@ -493,8 +508,10 @@ one finding, read the "What we saw" section at the end of that notebook's page.<
 <li><b>Students</b>: work through 01 to 09 in order (about 50 minutes each) in JupyterLab
 (<code>make lab</code>), changing the parameters cell and answering the checked exercises at the end
 of each notebook.</li>
-<li><b>Instructors</b>: <code>docs/instructors.md</code> has a lesson plan per notebook with timings and
-discussion questions; <code>make student-copy</code> writes the notebooks without the solutions.</li>
+<li><b>Instructors</b>: the <a href="instructors.html">instructors' guide</a> has learning objectives, a
+50- and a 90-minute plan per notebook, discussion questions, the exercises and what each check rejects;
+<code>make student-copy</code> writes the notebooks without the solutions, <code>make answer-key</code>
+the solutions, model answers and quizzes (kept off this site), <code>make slides</code> the slides.</li>
 </ul>
 <h2>The notebooks</h2>
 <ol start="0">
@@ -621,6 +638,9 @@ def main() -> int:
         docs = [d for q in paths for d in search.get(q.stem, [])]  # reading order
         atomic_write(site / "search-index.js", lambda tmp: tmp.write_text(
             "window.DISTILL_SEARCH = " + json.dumps(docs, ensure_ascii=False) + ";\n", encoding="utf-8"))
+        guide = ROOT / "docs" / "instructors.md"
+        if guide.is_file():
+            atomic_write(site / "instructors.html", lambda tmp: tmp.write_text(doc_page(guide), encoding="utf-8"))
         atomic_write(site / "search.html", lambda tmp: tmp.write_text(
             SEARCH_PAGE.replace("{lunr}", html.escape(urls["lunr"], quote=True)), encoding="utf-8"))
         timings = {k: round(r.seconds, 1) for k, r in results.items() if r.seconds is not None}
