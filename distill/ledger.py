@@ -12,6 +12,7 @@ true labels a builder had to own; a copier through an API owns none.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import DistillError
@@ -70,3 +71,30 @@ def ledger_line(copy: Cost, teacher: Cost, kept: float) -> str:
     labels = "no labels" if copy.labels == 0 else f"{copy.labels:,} labels"
     return (f"a copy keeping {100 * kept:.0f}% of the teacher's accuracy cost {100 * copy.share_of(teacher):.2g}% of the "
             f"teacher's training compute, {copy.queries:,} queries and {labels} (the teacher: {teacher.labels:,} labels)")
+
+
+# The sub-bullets `distill.findings.copy_costs` writes, one per copier kind:
+#   "  - mlp (128), probs: <ledger_line>; answering its queries cost the owner 0.18% of the teacher's training compute"
+#   "  - jacobian, label: no budget tried kept 90%"
+_ROW = re.compile(
+    r"^\s*- (?P<label>.+?): a copy keeping (?P<kept>\d+)% of the teacher's accuracy cost (?P<compute>[\d.e+-]+)% of the "
+    r"teacher's training compute, (?P<queries>[\d,]+) queries and (?P<labels>no|[\d,]+) labels \(the teacher: "
+    r"(?P<teacher_labels>[\d,]+) labels\); answering its queries cost the owner (?P<owner>[\d.]+)% of the teacher's "
+    r"training compute$")
+_MISSED = re.compile(r"^\s*- (?P<label>.+?): no budget tried kept (?P<share>\d+)%$")
+
+
+def read_row(line: str) -> dict | None:
+    """One ledger sub-bullet read back into numbers (the inverse of what `findings.copy_costs` writes):
+    {"label", "reached": True, "kept", "compute", "queries", "labels", "owner"} (kept and the two
+    compute shares in %), {"label", "reached": False, "share"}, or None for any other line."""
+    m = _ROW.match(line)
+    if m:
+        return {"label": m["label"], "reached": True, "kept": int(m["kept"]), "compute": float(m["compute"]),
+                "queries": int(m["queries"].replace(",", "")),
+                "labels": 0 if m["labels"] == "no" else int(m["labels"].replace(",", "")),
+                "owner": float(m["owner"])}
+    m = _MISSED.match(line)
+    if m:
+        return {"label": m["label"], "reached": False, "share": int(m["share"])}
+    return None

@@ -139,6 +139,88 @@ def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = No
     return f"*(notebook {notebook} has no finding \"{lead}\" in its last run: re-run it, `make run`)*"
 
 
+def _finding_block(found: list[Findings], notebook: str, lead: str) -> tuple[str, list[str]] | str:
+    """(link, lines from the bullet opening with `lead` to its last sub-bullet) of one notebook's
+    findings, or the one line saying why it is missing."""
+    f = next((x for x in found if x.name.startswith(f"{notebook}_")), None)
+    if f is None:
+        return f"*(notebook {notebook} has not been run yet: `make run`)*"
+    for block in f.conclusions:
+        lines = block.split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith(f"- **{lead}"):
+                rest = []
+                for ln in lines[i + 1:]:
+                    if not ln.startswith("  "):
+                        break
+                    rest.append(ln)
+                return f"[{notebook}]({f.name}.ipynb)", [line] + rest
+    return f"*(notebook {notebook} has no finding \"{lead}\" in its last run: re-run it, `make run`)*"
+
+
+def cost_ledger(found: list[Findings], notebooks: tuple[str, ...] = ("06", "09"), lead: str = "What a copy cost") -> str:
+    """The cost ledger per copier kind, as a Markdown table, from the ledger findings (`lead`) of
+    `notebooks` (each written by `findings.copy_costs`, read back by `ledger.read_row`): formats of
+    one copier with the same costs share a row. Opens with the headline, the cheapest copy of all
+    (training compute plus the owner's compute to answer). A missing notebook or finding is a line
+    saying so, never a stale number."""
+    from .ledger import read_row
+
+    rows, notes, teacher = [], [], None
+    for nb in notebooks:
+        got = _finding_block(found, nb, lead)
+        if isinstance(got, str):
+            notes.append(got)
+            continue
+        link, lines = got
+        m = re.search(r"the teacher: ([\d.e+]+) FLOPs, ([\d,]+) labels", lines[0])
+        teacher = teacher or (m and (m[1], m[2]))
+        for ln in lines[1:]:
+            r = read_row(ln)
+            if r is None:
+                continue
+            kind, _, fmt = r["label"].rpartition(", ")
+            r.update(kind=kind or r["label"], fmt=fmt if kind else "", link=link)
+            same = next((x for x in rows if x["link"] == link and x["kind"] == r["kind"] and x["reached"] == r["reached"]
+                         and all(x.get(k) == r.get(k) for k in ("compute", "queries", "owner", "labels"))), None)
+            if same is None:
+                r["fmts"], r["kepts"] = [r["fmt"]], [r.get("kept")]
+                rows.append(r)
+            else:
+                same["fmts"].append(r["fmt"])
+                same["kepts"].append(r.get("kept"))
+    if not rows:
+        return "\n\n".join(notes) or "*(no cost ledger in the last run: `make run`)*"
+    reached = [r for r in rows if r["reached"]]
+    out = []
+    if reached:
+        best = min(reached, key=lambda r: r["compute"] + r["owner"])
+        out.append(f"**The headline.** A copy that kept {best['kept']}% of the teacher's accuracy cost {best['compute']:g}% "
+                   f"of the teacher's training compute and {best['queries']:,} queries, with no labels of its own "
+                   f"({best['kind']}, {best['fmt']} answers; notebook {best['link']}); answering those queries cost the "
+                   f"teacher's owner {best['owner']:g}% of the teacher's training compute.")
+    share = next((r["share"] for r in rows if not r["reached"]), None) or 90
+    out.append(f"Per copier kind, at the smallest query budget tried where its mean test accuracy kept {share}% of the "
+               "teacher's (compute as a share of the teacher's training compute"
+               + (f", {teacher[0]} FLOPs on {teacher[1]} labelled images" if teacher else "") + "):")
+    table = ["| copier | answers | kept | queries | copy's training compute | owner's compute to answer | notebook |",
+             "|---" * 7 + "|"]
+    for r in rows:
+        fmts = ", ".join(f for f in r["fmts"] if f)
+        if r["reached"]:
+            lo, hi = min(r["kepts"]), max(r["kepts"])
+            kept = f"{lo}%" if lo == hi else f"{lo}-{hi}%"
+            table.append(f"| {r['kind']} | {fmts} | {kept} | {r['queries']:,} | {r['compute']:g}% | {r['owner']:g}% | {r['link']} |")
+        else:
+            table.append(f"| {r['kind']} | {fmts} | under {r['share']}% at every budget tried | — | — | — | {r['link']} |")
+    legend = {"06": "06: copies of two designs (`mlp`, `cnn`, with their size) sent images like the teacher's own",
+              "09": "09: copiers choosing their queries (`random pool`: unlabelled images like the teacher's; `active`: "
+                    "chosen from such a pool where the copy is least sure; `jacobian`: grown from a few seed images; "
+                    "`random noise` and `generator`: no images at all)"}
+    used = [legend[nb] for nb in notebooks if nb in legend and any(r["link"].startswith(f"[{nb}]") for r in rows)]
+    return "\n\n".join(out + ["\n".join(table)] + ([f"*Copiers*: {'; '.join(used)}."] if used else []) + notes)
+
+
 # The brief's questions (what policy readers ask), each with a plain framing (no numbers: every number
 # comes from the findings quoted after it, as the notebooks computed them).
 BRIEF = [
@@ -154,7 +236,7 @@ BRIEF = [
      [("03", "The smallest copy keeping 90%", 0, 1), ("03", "Mistakes.", 0, 1), ("05", "One class withheld", 0, 1)]),
     ("What does copying cost compared with building?",
      "Measured here in training compute, queries and labels, against what the teacher cost.",
-     [("06", "What a copy cost", 1, 1)]),
+     [cost_ledger]),
     ("Which defences work, and what do they cost honest users?",
      "A defence that changes what the API returns must still give users the right answer, and the right answer "
      "alone makes a good copy (notebook 09 tries each defence against copiers who choose their queries).",
@@ -176,7 +258,9 @@ def brief(found: list[Findings], questions=None) -> str:
     computed them."""
     out = []
     for q, framing, sources in (BRIEF if questions is None else questions):
-        out.append(f"### {q}\n\n{framing}\n\n" + "\n".join(f"- {quote(found, *source)}" for source in sources))
+        bullets = "\n".join(f"- {quote(found, *s)}" for s in sources if not callable(s))
+        blocks = [s(found) for s in sources if callable(s)]  # whole blocks (a table), after the bullets
+        out.append("\n\n".join(x for x in [f"### {q}", framing, bullets, *blocks] if x))
     return "\n\n".join(out)
 
 

@@ -244,6 +244,47 @@ def test_the_brief_quotes_findings_as_computed_and_says_when_one_is_missing():
     assert "no finding \"Missing\" in its last run" in report.quote(f, "06", "Missing")
 
 
+def _ledger_findings(name: str, rows: dict, runs: list[dict]) -> report.Findings:
+    from distill import findings, ledger
+    teacher = ledger.teacher_cost({"train_config": {"epochs": 10}, "flops_per_example": 1e7}, n_train=55000)
+    text = findings.copy_costs(runs, budgets=[100, 1000], teacher_acc=0.9, teacher=teacher, steps=400, batch_size=128,
+                               teacher_flops=1e7, copy_flops={"mlp": 2e5, "cnn": 1e6}, rows=rows)
+    return report.Findings(name, name, "words", ["- **Other** x", text])
+
+
+def _recs(acc: float, **fields) -> list[dict]:
+    return [dict(fields, seed=s, test_accuracy=acc + 0.001 * s) for s in range(5)]
+
+
+def test_the_brief_ledger_reads_every_copier_kind_back_from_the_findings():
+    """`findings.copy_costs` writes a ledger line per copier kind; the brief reads each back into
+    numbers (`ledger.read_row`), one table row per kind (formats with the same cost share a row),
+    and heads it with the cheapest copy. Hand-computed: 3 x 2e5 x 51,200 / (3 x 1e7 x 550,000) = 0.19%
+    of the teacher's compute; the owner: 1,000 x 1e7 / 1.65e13 = 0.06%."""
+    from distill import ledger
+    runs = (_recs(0.85, family="mlp", output="probs", n=1000) + _recs(0.5, family="mlp", output="probs", n=100)
+            + _recs(0.84, family="mlp", output="label", n=1000) + _recs(0.5, family="mlp", output="label", n=100)
+            + _recs(0.6, family="cnn", output="probs", n=1000) + _recs(0.5, family="cnn", output="probs", n=100))
+    rows = {f"{f} ({s}), {o}": dict(family=f, output=o) for f, s, o in
+            [("mlp", 128, "probs"), ("mlp", 128, "label"), ("cnn", 8, "probs")]}
+    f06 = _ledger_findings("06_api", rows, runs)
+    lines = f06.conclusions[1].split("\n")
+    assert ledger.read_row(lines[1]) == {"label": "mlp (128), probs", "reached": True, "kept": 95, "compute": 0.19,
+                                         "queries": 1000, "labels": 0, "owner": 0.06}
+    assert ledger.read_row(lines[3]) == {"label": "cnn (8), probs", "reached": False, "share": 90}
+    assert ledger.read_row("  - something else") is None
+    table = report.cost_ledger([f06], notebooks=("06",))
+    assert table.startswith("**The headline.** A copy that kept 95% of the teacher's accuracy cost 0.19% of the "
+                            "teacher's training compute and 1,000 queries")
+    assert "| mlp (128) | probs, label | 94-95% | 1,000 | 0.19% | 0.06% | [06](06_api.ipynb) |" in table
+    assert "| cnn (8) | probs | under 90% at every budget tried |" in table
+    missing = report.cost_ledger([f06], notebooks=("06", "09"))
+    assert "*(notebook 09 has not been run yet: `make run`)*" in missing
+    assert "has not been run yet" in report.cost_ledger([], notebooks=("06",))
+    brief = report.brief([f06], questions=[("What does it cost?", "Framing.", [report.cost_ledger])])
+    assert brief.startswith("### What does it cost?\n\nFraming.\n\n**The headline.**")
+
+
 def test_the_overview_says_which_run_its_numbers_come_from(monkeypatch):
     monkeypatch.delenv("DISTILL_RUN_DIR", raising=False)
     assert "committed full runs" in report.source_line()
@@ -261,7 +302,7 @@ def test_every_number_in_the_committed_brief_is_in_a_notebook_output():
     sources = "\n".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "")
                         for p in SERIES for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code"
                         for o in c.outputs)
-    body = re.sub(r"\(\[notebook \d\d\]\(\d\d_\w+\.ipynb\)\)", "", brief)   # the links' own digits
+    body = re.sub(r"\(\[notebook \d\d\]\(\d\d_\w+\.ipynb\)\)|\[\d\d\]\(\d\d_\w+\.ipynb\)", "", brief)  # links' own digits
     body = re.sub(r"^### .*$", "", body, flags=re.M)
     numbers = set(re.findall(r"\d[\d,]*(?:\.\d+)?", body))
     missing = sorted(n for n in numbers if n not in sources)
