@@ -106,9 +106,11 @@ def test_scripts_and_event_handlers_from_notebook_content_never_reach_the_page(t
     import re
     tags = re.findall(r"<[a-zA-Z][^>]*>", html)  # code shown as text is escaped (&lt;...), so not a tag here
     assert not [t for t in tags if "pwned" in t or "onerror" in t or "javascript:" in t]
-    assert "<script>window.pwned" not in html and len(re.findall(r"<script", html)) == 4  # the page's own 4
-    assert "<b>kept</b>" in html and "<table" in html and "$T^2$" in html and "MathJax" in html
-    assert "<title>01_evil</title>" in html and 'name="viewport"' in html
+    article = html[html.index('<article class="bd-article"'):html.rindex("</article>")]
+    assert "<script" not in article and "window.pwned = 1" not in article  # gone with their text
+    assert "<b>kept</b>" in html and "<table" in html and "\\(T^2\\)" in html and "mathjax3/es5/tex-chtml-full.js" in html
+    assert "<title>01_evil" in html and 'name="viewport"' in html
+    assert "thebe" not in html.lower() and "unpkg" not in html  # no live-code scripts naming a CDN
 
 
 def test_every_page_links_the_index_its_neighbours_and_the_series(tmp_path):
@@ -117,13 +119,16 @@ def test_every_page_links_the_index_its_neighbours_and_the_series(tmp_path):
     c = _notebook(tmp_path / "03_c.ipynb", "3")
     r = _build(tmp_path, a, b, c, extra=("--no-execute",))
     assert r.returncode == 0, r.stderr
-    page = (tmp_path / "out" / "site" / "02_b.html").read_text()
-    nav = page[page.index('<nav class="distill-nav"'):page.index("</nav>")]
-    assert 'href="index.html"' in nav and 'previous: <a href="01_a.html">' in nav and 'next: <a href="03_c.html">' in nav
-    assert nav.count("<li") == 3 and '<li class="here">02_b</li>' in nav
-    assert page.index("</nav>") < page.index("<main>")  # the project's markup, outside the sanitised notebook
-    first = (tmp_path / "out" / "site" / "01_a.html").read_text()
-    assert "previous:" not in first[first.index("<nav"):first.index("</nav>")]
+    site = tmp_path / "out" / "site"
+    page = (site / "02_b.html").read_text()
+    import re
+    assert re.search(r'<a class="left-prev"\s+href="01_a.html"', page) and re.search(r'<a class="right-next"\s+href="03_c.html"', page)
+    side = page[page.index('bd-docs-nav'):]
+    side = side[:side.index("</nav>")]
+    assert all(f'href="{n}.html"' in side for n in ("01_a", "03_c")) and "current" in side
+    assert 'href="index.html"' in page and 'action="search.html"' in page  # the index, and search on every page
+    assert re.search(r'<a class="left-prev"\s+href="index.html"', (site / "01_a.html").read_text())
+    assert (site / "search.html").is_file() and (site / "searchindex.js").is_file()
 
 
 def test_cells_tagged_remove_input_show_only_their_output(tmp_path):
@@ -135,17 +140,30 @@ def test_cells_tagged_remove_input_show_only_their_output(tmp_path):
     r = _build(tmp_path, path, extra=("--no-execute",))
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "out" / "site" / "01_a.html").read_text()
-    assert "the output stays" in page and "print(" not in page
+    article = page[page.index('<article class="bd-article"'):page.rindex("</article>")]
+    assert "the output stays" in article and "print(" not in article
 
 
 def test_solutions_stay_off_the_site_and_links_between_notebooks_point_at_pages(tmp_path):
     path = _notebook(tmp_path / "01_a.ipynb", "answer_1 = 6 * 7  # the secret solution")
     nb = nbformat.read(path, as_version=4)
     nb.cells[1].metadata["tags"] = ["solution"]
-    nb.cells.append(nbformat.v4.new_markdown_cell("See [notebook 06](06_through_an_api.ipynb#what-we-saw)."))
+    nb.cells.append(nbformat.v4.new_markdown_cell("See [notebook 02](02_b.ipynb#what-we-saw)."))
     nbformat.write(nb, path)
-    r = _build(tmp_path, path, extra=("--no-execute",))
+    other = _notebook(tmp_path / "02_b.ipynb", "2")
+    nb = nbformat.read(other, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("## What we saw\n\nSomething."))
+    nbformat.write(nb, other)
+    r = _build(tmp_path, path, other, extra=("--no-execute",))
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "out" / "site" / "01_a.html").read_text()
     assert "secret solution" not in page
-    assert 'href="06_through_an_api.html#what-we-saw"' in page
+    assert 'href="02_b.html#what-we-saw"' in page
+
+
+def test_a_book_that_does_not_build_is_one_line_with_its_log(tmp_path, monkeypatch):
+    monkeypatch.setattr(bs, "jupyter_book", lambda: [sys.executable, "-c", "import sys; sys.exit('sphinx broke')"])
+    nb = nbformat.read(_notebook(tmp_path / "01_a.ipynb", "1"), as_version=4)
+    with pytest.raises(RuntimeError, match=r"jupyter-book build failed \(sphinx broke\); the whole log is in .*build.log"):
+        bs.render_book([("01_a", nb)], tmp_path / "site", "# Index\n")
+    assert not (tmp_path / "site").exists()  # nothing half-built replaces a site

@@ -1,7 +1,7 @@
 """The rendered site in a real browser: Debian's chromium, headless, driven by Playwright.
 
-The site is rendered from the committed notebooks without executing them (`build_site.py
---no-execute`), served over local HTTP, and every page must load, show all its images, make no
+The site (a Jupyter Book) is rendered from the committed notebooks without executing them
+(`build_site.py --no-execute`), served over local HTTP, and every page must load, show all its images, make no
 request outside the machine, and log no console error. A screenshot of the index is saved to
 build/screenshots/index.png. Without a chromium binary the test is skipped, unless
 DISTILL_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails.
@@ -109,10 +109,9 @@ def test_page_loads_with_its_images_and_no_errors(site, browser, nb):
     assert all(images), f"{nb.stem}: {images.count(False)} of {len(images)} images did not load"
 
 
-def test_a_contributed_notebook_cannot_run_script_on_the_site(site, browser, tmp_path):
-    """A notebook carrying <script>, an onerror handler and a javascript: link, rendered like every page
-    (sanitised), loads in Chromium without running any of them; its maths is still typeset."""
-    folder, base = site
+def test_a_contributed_notebook_cannot_run_script_on_the_site(browser, tmp_path):
+    """A notebook carrying <script>, an onerror handler and a javascript: link, built into the book like
+    every page (sanitised), loads in Chromium without running any of them; its maths is still typeset."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_markdown_cell("# Contributed\n\nSoft targets $p_i = e^{z_i/T}$.\n\n"
@@ -122,16 +121,21 @@ def test_a_contributed_notebook_cannot_run_script_on_the_site(site, browser, tmp
                     "text/plain": "x"})])]
     sys.path.insert(0, str(ROOT / "tools"))
     import build_site
-    build_site.render_html(nb, folder / "zz_contributed.html",
-                           {n: build_site.ASSETS[n][3] if (folder / n).exists() else build_site.CDN[n] for n in build_site.ASSETS})
-    page = browser.new_page()
-    page.goto(f"{base}/zz_contributed.html", wait_until="load")
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(500)
-    assert page.evaluate("typeof window.pwned") == "undefined"
-    assert page.evaluate("document.querySelector('#j') === null || !document.querySelector('#j').href.startsWith('javascript')")
-    assert page.evaluate("document.querySelectorAll('.MathJax, mjx-container, .MathJax_CHTML').length") >= 1
-    page.close()
+    build_site.render_book([("zz_contributed", nb)], tmp_path / "site", "# Index\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/zz_contributed.html", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_function("document.querySelectorAll('mjx-container').length >= 1", timeout=20_000)
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert page.evaluate("document.querySelector('#j') === null || !document.querySelector('#j').href.startsWith('javascript')")
+        page.close()
+    finally:
+        server.shutdown()
 
 
 def test_the_brief_prints_on_at_most_three_a4_pages(site, browser):
@@ -159,38 +163,45 @@ def _open(browser, url: str, width: int = 1280, height: int = 900):
 
 def test_next_links_walk_the_whole_series_and_the_sidebar_lists_it(site, browser):
     """From the first page, following "next" visits every notebook once, in reading order; on a wide
-    screen each page has a sidebar with every notebook and its own headings ("On this page")."""
+    screen each page has a sidebar with every notebook and its own headings ("Contents")."""
     _, base = site
     stems = [nb.stem for nb in notebook_paths()]
     seen, url = [], f"{base}/{stems[0]}.html"
     while url and len(seen) <= len(stems):
-        page = _open(browser, url)
+        page = _open(browser, url, width=1400)
         seen.append(url.rsplit("/", 1)[1].removesuffix(".html"))
-        side = page.locator("aside.distill-side")
-        assert side.is_visible(), f"{seen[-1]}: no sidebar at 1280 px"
-        assert side.locator("ul.series > li").count() == len(stems)
-        assert "On this page" in side.inner_text() and side.locator("ul a[href^='#']").count() >= 2, seen[-1]
-        nxt = page.locator("nav.distill-nav span a").evaluate_all(
-            "as => as.filter(a => a.parentElement.textContent.startsWith('next')).map(a => a.href)")
+        side = page.locator("nav.bd-docs-nav")
+        assert side.is_visible(), f"{seen[-1]}: no sidebar at 1400 px"
+        listed = side.locator("li.toctree-l1 a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+        pages = [h.removesuffix(".html") if h != "#" else seen[-1] for h in listed if h != "index.html"]
+        assert pages[:len(stems)] == stems, seen[-1]  # (then the instructors' guide)
+        toc = page.locator(".bd-sidebar-secondary")
+        assert toc.is_visible() and toc.locator("a[href^='#']").count() >= 2, f"{seen[-1]}: no contents of the page"
+        nxt = page.locator("a.right-next").evaluate_all("as => as.map(a => a.href)")
         page.close()
-        url = nxt[0] if nxt else None
+        url = nxt[0] if nxt and not nxt[0].endswith("instructors.html") else None
     assert seen == stems
 
 
+def _search(page, base: str, query: str) -> list[str]:
+    page.goto(f"{base}/search.html?q={query}", wait_until="networkidle")
+    page.wait_for_function("document.querySelector('#search-results') && "
+                           "/Search finished|did not match/.test(document.querySelector('#search-results').textContent)",
+                           timeout=20_000)
+    return page.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+
+
 def test_search_finds_a_term_on_the_page_that_explains_it(site, browser):
+    """Sphinx's full-text search, offline: every page has the search form; a query lists the pages
+    that hold it, the one that explains it among the first."""
     _, base = site
     page = _open(browser, f"{base}/index.html")
-    page.fill("input[name=q]", "batchmean")
-    page.press("input[name=q]", "Enter")
-    page.wait_for_load_state("networkidle")
-    first = page.locator("#results li a").first
-    assert first.get_attribute("href").startswith("02_soft_targets.html"), page.locator("#status").inner_text()
-    assert page.locator("#results mark").count() >= 1
-    page.goto(f"{base}/search.html?q=Jacobian+augmentation", wait_until="networkidle")
-    top3 = page.locator("#results li a").evaluate_all("as => as.slice(0, 3).map(a => a.getAttribute('href'))")
+    assert page.locator("form.bd-search[action$='search.html'] input[name=q]").count() >= 1
+    hits = _search(page, base, "batchmean")
+    assert hits and hits[0].startswith("02_soft_targets.html"), hits
+    top3 = _search(page, base, "Jacobian+augmentation")[:3]
     assert any(h.startswith("09_without_the_data.html") for h in top3), top3  # (the evidence page quotes 09 too)
-    page.goto(f"{base}/search.html?q=zzzqqq", wait_until="networkidle")
-    assert page.locator("#results li").count() == 0 and "Nothing matches" in page.locator("#status").inner_text()
+    assert _search(page, base, "zzzqqq") == [] and "did not match" in page.locator("#search-results").inner_text()
     page.close()
 
 
@@ -198,17 +209,18 @@ def test_formulas_are_typeset_and_a_phone_sees_no_sidebar_and_no_sideways_scroll
     _, base = site
     shots = ROOT / "build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    page = _open(browser, f"{base}/02_soft_targets.html")
-    page.wait_for_function("document.querySelectorAll('.MathJax_CHTML, mjx-container').length > 3", timeout=20_000)
+    page = _open(browser, f"{base}/02_soft_targets.html", width=1400)
+    page.wait_for_function("document.querySelectorAll('mjx-container').length > 3", timeout=20_000)
     page.screenshot(path=str(shots / "02_desktop.png"))
     page.close()
-    page = _open(browser, f"{base}/02_soft_targets.html", width=390, height=844)
-    assert not page.locator("aside.distill-side").is_visible()
-    assert page.locator("nav.distill-nav input[name=q]").is_visible()
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    page.screenshot(path=str(shots / "02_phone.png"))
-    page.close()
-    assert overflow <= 2, f"at 390 px the page scrolls sideways by {overflow} px (build/screenshots/02_phone.png)"
+    for stem in ("02_soft_targets", "07_defences", "00_overview"):
+        page = _open(browser, f"{base}/{stem}.html", width=390, height=844)
+        assert not page.locator("nav.bd-docs-nav").is_visible()  # behind the menu button
+        assert page.locator("button[aria-label='Search']:visible, .search-button:visible").count() >= 1  # the search icon
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        page.screenshot(path=str(shots / f"{stem}_phone.png"), full_page=stem == "07_defences")
+        page.close()
+        assert overflow <= 2, f"at 390 px {stem} scrolls sideways by {overflow} px (build/screenshots/{stem}_phone.png)"
 
 
 def test_slides_build_and_open_offline_without_solutions(browser, tmp_path):
@@ -250,5 +262,5 @@ def test_the_instructors_guide_is_on_the_site_without_the_answers(site, browser)
     problems, _ = visit(browser, f"{base}/instructors.html", base)
     assert problems == []
     page = (folder / "instructors.html").read_text()
-    assert "Lesson plans" in page and "90 minutes" in page and "<table>" in page
+    assert "Lesson plans" in page and "90 minutes" in page and "<table" in page
     assert "Model answers" not in page and "## Answers" not in page  # those are in `make answer-key` only

@@ -1,5 +1,9 @@
 """Execute every notebook headless and render the site; resumable, and one failure costs one page.
 
+The site is a Jupyter Book (1.x), built from the executed notebooks without executing them again:
+sidebar, previous/next, each page's contents, full-text search and a phone layout come from it;
+MathJax is bundled from npm and the live-code scripts are left out, so no request leaves the machine.
+
     python tools/build_site.py --out build        # `make run`: build/notebooks/*.ipynb + build/site/*.html
     python tools/build_site.py --no-execute       # `make site`: render the committed outputs (no execution)
     python tools/build_site.py --inplace          # `make notebooks`: refresh the committed outputs in notebooks/
@@ -191,18 +195,18 @@ def execute(path: Path, limit: float | None) -> Result:
 # ---- rendering --------------------------------------------------------------------------------
 
 # Pages load their scripts from the site itself, so they render offline: files copied from npm
-# packages (the registry, cached in build/npm/). name -> (package, version, files kept, URL in the page)
+# packages (the registry, cached in build/npm/). name -> (package, version, files kept, URL in the page).
+# These serve the pages nbconvert renders (the answer key, `render_html`, and the slides); the site
+# itself is a Jupyter Book (`render_book`, below).
 ASSETS = {
     "mathjax": ("mathjax", "2.7.9",  # nbconvert's lab template configures MathJax 2
                 ("MathJax.js", "config/", "extensions/", "jax/input/TeX/", "jax/output/CommonHTML/", "jax/element/",
                  "fonts/HTML-CSS/TeX/woff/", "localization/en/", "LICENSE"),
                 "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"),
     "requirejs": ("requirejs", "2.3.7", ("require.js", "LICENSE"), "requirejs/require.js"),
-    "lunr": ("lunr", "2.3.9", ("lunr.min.js", "LICENSE"), "lunr/lunr.min.js"),  # the search page's index
 }
 CDN = {"mathjax": "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.9/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
-       "requirejs": "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.7/require.min.js",
-       "lunr": "https://cdnjs.cloudflare.com/ajax/libs/lunr.js/2.3.9/lunr.min.js"}
+       "requirejs": "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.7/require.min.js"}
 
 
 def bundle(name: str, site: Path, assets: dict | None = None, cdn: dict | None = None) -> str:
@@ -367,101 +371,6 @@ def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "", keep_s
     return page
 
 
-def search_docs(stem: str, title: str, page: str) -> list[dict]:
-    """One search document per section of a rendered page (its text between headings): what the
-    search page indexes with lunr. Text only: tags and embedded images are dropped."""
-    start, end = page.find("<main>"), page.rfind("</main>")
-    main = page[start:end] if start >= 0 and end > start else page
-    cuts = [(0, "", title)] + [(m.start(), m.group(2), None) for m in HEADING.finditer(main)]
-    docs = []
-    for (pos, anchor, _), nxt in zip(cuts, cuts[1:] + [(len(main), "", None)]):
-        chunk = main[pos:nxt[0]]
-        m = HEADING.match(chunk)
-        found = headings(m.group(0)) if m else []
-        section = found[0][2] if found else title
-        text = re.sub(r"<[^>]+>", " ", HEADING.sub(" ", chunk, count=1) if m else chunk)
-        text = re.sub(r"\s+", " ", html.unescape(text)).replace("\u00b6", "").strip()
-        if text or m:
-            docs.append({"ref": f"{stem}.html" + (f"#{anchor}" if anchor else ""), "page": title,
-                         "section": section, "body": text[:20_000]})
-    return docs
-
-
-def doc_page(path: Path) -> str:
-    """A Markdown file of docs/ as a page of the site (nbconvert's Markdown renderer, mistune), with a
-    link back to the index; links to other docs/ files point at the repository's copy."""
-    import mistune
-    body = mistune.html(path.read_text(encoding="utf-8"))
-    title = next((ln[2:].strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.startswith("# ")), path.stem)
-    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-            'content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
-            f"<title>{html.escape(title)} · Distillation, measured</title><style>body {{ font-family: system-ui, sans-serif; "
-            "max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; } "
-            "table { border-collapse: collapse; display: block; overflow-x: auto; } td, th { border: 1px solid #ddd; "
-            "padding: 0.3em 0.5em; vertical-align: top; } code { background: #f4f4f4; }</style></head><body>"
-            f'<p><a href="index.html">← Index</a></p>\n{body}</body></html>\n')
-
-
-SEARCH_PAGE = r"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>Search · Distillation, measured</title>
-<style>
-body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; }
-input { font: inherit; padding: 0.3em 0.5em; width: min(30em, 70%); } li { margin-bottom: 1rem; }
-.where { color: #666; font-size: 0.9em; } mark { background: #ffe58a; }
-</style></head><body>
-<p><a href="index.html">← Index</a></p>
-<h1>Search the series</h1>
-<form role="search"><input id="q" type="search" name="q" aria-label="Search the series" autofocus>
-<button type="submit">Search</button></form>
-<p id="status" role="status"></p>
-<ol id="results"></ol>
-<script src="{lunr}"></script>
-<script src="search-index.js"></script>
-<script>
-(function () {
-  var docs = window.DISTILL_SEARCH || [], byRef = {};
-  var status = document.getElementById("status"), list = document.getElementById("results");
-  var q = new URLSearchParams(location.search).get("q") || "";
-  document.getElementById("q").value = q;
-  if (typeof lunr === "undefined") { status.textContent = "The search library did not load."; return; }
-  // words are split at any character that is not a letter or a digit (code and formulas too: `reduction="batchmean"`)
-  lunr.tokenizer.separator = /[^0-9A-Za-zÀ-ɏ]+/;
-  var idx = lunr(function () {
-    this.ref("ref"); this.field("section", {boost: 5}); this.field("page", {boost: 2}); this.field("body");
-    docs.forEach(function (d) { byRef[d.ref] = d; this.add(d); }, this);
-  });
-  if (!q.trim()) { status.textContent = docs.length + " sections of the series are searchable."; return; }
-  var hits;
-  try { hits = idx.search(q); } catch (e) { hits = idx.search(q.replace(/[:~^+\-*]/g, " ")); }
-  status.textContent = hits.length ? hits.length + " sections match \u201c" + q + "\u201d." : "Nothing matches \u201c" + q + "\u201d.";
-  var words = q.toLowerCase().split(/\s+/).filter(function (w) { return w.length > 1; });
-  hits.slice(0, 50).forEach(function (h) {
-    var d = byRef[h.ref], li = document.createElement("li"), a = document.createElement("a");
-    a.href = d.ref; a.textContent = d.section === d.page ? d.page : d.section;
-    var where = document.createElement("div"); where.className = "where"; where.textContent = d.page;
-    var body = d.body, low = body.toLowerCase(), at = -1;
-    words.forEach(function (w) { var i = low.indexOf(w); if (i >= 0 && (at < 0 || i < at)) at = i; });
-    var from = Math.max(0, at - 90), snippet = document.createElement("div");
-    var text = (from > 0 ? "\u2026" : "") + body.slice(from, from + 240) + (body.length > from + 240 ? "\u2026" : "");
-    var lowText = text.toLowerCase(), pos = 0;
-    while (pos < text.length) {
-      var next = -1, len = 0;
-      words.forEach(function (w) { var i = lowText.indexOf(w, pos); if (i >= 0 && (next < 0 || i < next)) { next = i; len = w.length; } });
-      if (next < 0) { snippet.appendChild(document.createTextNode(text.slice(pos))); break; }
-      snippet.appendChild(document.createTextNode(text.slice(pos, next)));
-      var m = document.createElement("mark"); m.textContent = text.slice(next, next + len); snippet.appendChild(m);
-      pos = next + len;
-    }
-    li.appendChild(a); li.appendChild(where); li.appendChild(snippet); list.appendChild(li);
-  });
-})();
-</script>
-</body></html>
-"""
-
-
 def failure_page(committed, result: Result, path: Path):
     """The committed notebook with a banner on top saying what failed in this run and how to re-run it."""
     nb = copy.deepcopy(committed)
@@ -487,50 +396,179 @@ def summary_of(nb) -> str:
     return (body[:300].rsplit(" ", 1)[0] + " ...") if len(body) > 300 else body
 
 
-INDEX = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Distillation, measured</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; }}
-li {{ margin-bottom: 1rem; }} .meta {{ color: #666; font-size: 0.9em; }} .failed {{ color: #b00; }}
-</style></head><body>
-<h1>Distillation, measured</h1>
-<form action="search.html" role="search"><input type="search" name="q" placeholder="Search the series"
-aria-label="Search the series" style="font: inherit; padding: 0.3em 0.5em; width: min(24em, 90%)"></form>
-<p>A student network learns from the outputs of a more capable teacher. These notebooks run
-that mechanism on public toy data (Fashion-MNIST) and measure how much capability moves across.
-{how}</p>
-<h2>Where to start</h2>
-<ul class="paths">
-<li><b>Policy readers</b> (no code): read <a href="00_overview.html">00 · Overview</a>. It explains
-distillation in plain words and shows every notebook's findings and key figure. For the detail behind
-one finding, read the "What we saw" section at the end of that notebook's page.</li>
-<li><b>Students</b>: work through 01 to 09 in order (about 50 minutes each) in JupyterLab
-(<code>make lab</code>), changing the parameters cell and answering the checked exercises at the end
-of each notebook.</li>
-<li><b>Instructors</b>: the <a href="instructors.html">instructors' guide</a> has learning objectives, a
-50- and a 90-minute plan per notebook, discussion questions, the exercises and what each check rejects;
-<code>make student-copy</code> writes the notebooks without the solutions, <code>make answer-key</code>
-the solutions, model answers and quizzes (kept off this site), <code>make slides</code> the slides.</li>
-</ul>
-<h2>The notebooks</h2>
-<ol start="0">
+INDEX = """# Distillation, measured
+
+A student network learns from the outputs of a more capable teacher. These notebooks run that
+mechanism on public toy data (Fashion-MNIST) and measure how much capability moves across.
+{how}
+
+## Where to start
+
+- **Policy readers** (no code): read [00 · Overview](00_overview.ipynb). It answers the questions policy
+  readers ask in plain words, each with the measured number and a link to its evidence.
+- **Students**: work through 01 to 09 in order (about 50 minutes each) in JupyterLab (`make lab`),
+  changing the parameters cell and answering the checked exercises at the end of each notebook.
+- **Instructors**: the [instructors' guide](instructors.md) has learning objectives, a 50- and a
+  90-minute plan per notebook, discussion questions, the exercises and what each check rejects;
+  `make student-copy` writes the notebooks without the solutions, `make answer-key` the solutions,
+  model answers and quizzes (kept off this site), `make slides` the slides.
+
+## The notebooks
+
 {items}
-</ol>
-<p class="meta">Built {built} on {machine}.</p>
-</body></html>
+
+*Built {built} on {machine}; rendered with Jupyter Book.*
 """
 
 STATUS_TEXT = {"executed": "ran in {s:.0f} s", "cached": "ran in {s:.0f} s (reused from the cache)",
-               "committed": "committed outputs", "failed": "FAILED in this run: showing the committed outputs"}
+               "committed": "committed outputs", "failed": "**FAILED in this run: showing the committed outputs**"}
 
 
-def index_item(result: Result, nb) -> str:
+def index_item(result: Result, nb, number: int) -> str:
     s = result.seconds or 0
     meta = STATUS_TEXT[result.status].format(s=s)
-    cls = ' class="failed"' if result.status == "failed" else ""
-    return (f'<li><a href="{result.name}.html">{html.escape(report.title_of(nb))}</a><br>{html.escape(summary_of(nb))}'
-            f'<br><span class="meta"><span{cls}>{result.name}.ipynb &middot; {meta}</span></span></li>')
+    return (f"{number}. [{report.title_of(nb)}]({result.name}.ipynb)\\\n   {summary_of(nb)}\\\n"
+            f"   <small>{result.name}.ipynb · {meta}</small>")
+
+
+# The site is a Jupyter Book (1.x: Sphinx with the book theme): sidebar, previous/next, the page's
+# own contents, full-text search and a layout for phones come from it; every script, style and font
+# is served from the site itself (MathJax from npm, like the slides), so no request leaves the machine.
+BOOK_ASSETS = {"mathjax3": ("mathjax", "3.2.2", ("es5/tex-chtml-full.js", "es5/output/chtml/fonts/", "LICENSE"),
+                            "mathjax3/es5/tex-chtml-full.js")}
+BOOK_CDN = {"mathjax3": "https://cdn.jsdelivr.net/npm/mathjax@3.2.2/es5/tex-chtml-full.js"}
+BOOK_TITLE = "Distillation, measured"
+BOOK_CSS = """/* the project's additions to the book theme */
+.distill-failed, div.admonition.error { border-left: 4px solid #b00; }
+@media print {
+  @page { size: A4; margin: 14mm 13mm; }
+  #jb-print-toc { display: none !important; }
+  #jb-print-docs-body h1 { font-size: 15pt !important; text-align: left !important; margin: 0 0 0.5em !important; }
+  .bd-header, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-footer, .bd-footer-article, .prev-next-area,
+  .header-article, .bd-header-article, .headerlink { display: none !important; }
+  .bd-main .bd-content .bd-article-container, .bd-page-width { max-width: 100% !important; }
+  .bd-article { font-size: 9.2pt !important; line-height: 1.28 !important; padding: 0 !important; }
+  .bd-article h1 { font-size: 15pt !important; } .bd-article h2 { font-size: 12pt !important; margin-top: 0.8em !important; }
+  .bd-article h3 { font-size: 10.5pt !important; margin-top: 0.6em !important; }
+  .bd-article p, .bd-article li { margin-bottom: 0.25em !important; }
+  .cell, .cell_output, .output { margin: 0 !important; padding: 0 !important; break-inside: auto !important; }
+  img { max-height: 5.5cm; width: auto !important; break-inside: avoid; }
+}
+"""
+# What notebook content may put on a page (the article): text, tables, figures, links, code; no
+# scripts, no event handlers, no styles or frames (bleach, an allowlist). The theme's own markup
+# and scripts live outside the article.
+BOOK_TAGS = frozenset({"section", "article", "figure", "figcaption", "colgroup", "col", "cite", "caption", "label",
+                       "button"})
+BOOK_ATTRIBUTES = {**SAFE_ATTRIBUTES, "*": SAFE_ATTRIBUTES["*"] + ["role", "aria-label", "aria-hidden", "style"],
+                   "col": ["style", "span"]}
+
+
+def page_notebook(nb, keep_solutions: bool = False):
+    """The notebook as a page shows it: cells tagged `solution` left out (they belong in the answer
+    key, not on a projector); cells tagged `remove-input` keep only their outputs (the theme does it)."""
+    nb = copy.deepcopy(nb)
+    if not keep_solutions:
+        nb.cells = [c for c in nb.cells if "solution" not in c.metadata.get("tags", [])]
+    for c in nb.cells:
+        if c.cell_type == "code":  # no notebook script on the site: javascript outputs go before Sphinx sees them
+            c.outputs = [o for o in c.outputs if "application/javascript" not in o.get("data", {})]
+    return nb
+
+
+def sanitize_article(page: str) -> str:
+    """Clean the page's article (what notebooks and Markdown put there) with bleach's allowlist."""
+    import bleach
+    from bleach.css_sanitizer import CSSSanitizer
+    m = re.search(r'<article class="bd-article"[^>]*>', page)
+    end = page.rfind("</article>")
+    if m is None or end < 0:
+        raise RuntimeError("the book page has no <article class=\"bd-article\">; check the sphinx-book-theme version")
+    body = re.sub(r"<(script|style)\b[^>]*>.*?</\1\s*>", "", page[m.end():end], flags=re.S | re.I)  # with their text
+    body = bleach.clean(body, tags=SAFE_TAGS | BOOK_TAGS, attributes=BOOK_ATTRIBUTES,
+                        protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True,
+                        css_sanitizer=CSSSanitizer())
+    return page[:m.end()] + body + page[end:]
+
+
+THEBE = re.compile(r'\s*<script>const THEBE_JS_URL[^<]*</script>|\s*<script[^>]*sphinx-thebe\.js[^>]*></script>'
+                   r'|\s*<link[^>]*sphinx-thebe\.css[^>]*/?>')
+
+
+def tidy_page(page: str) -> str:
+    """What the book theme adds that this site does not use: the live-code (thebe) scripts, which name
+    a CDN and are included twice; and the browser's request for /favicon.ico (no icon: an empty one)."""
+    page = THEBE.sub("", page)
+    return page.replace("<head>", '<head>\n    <link rel="icon" href="data:,">', 1)
+
+
+def jupyter_book() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if exe.is_file():
+        return [str(exe)]
+    import shutil
+    found = shutil.which("jupyter-book")
+    if found is None:
+        raise RuntimeError("jupyter-book is not installed; run `make setup` (it installs the project's dev tools)")
+    return [found]
+
+
+def render_book(pages: list[tuple[str, object]], site: Path, index_md: str, docs: dict[str, Path] | None = None,
+                keep_solutions: bool = False, title: str = BOOK_TITLE) -> None:
+    """Build the site in `site` as a Jupyter Book from `pages` ((stem, executed notebook), in reading
+    order), an index page (Markdown) and Markdown `docs` ({page name: file}), without executing
+    anything. The book's sources go to `<site>-book/`; the site replaces `site` only once it is built."""
+    import shutil
+    import subprocess
+    book = site.with_name(site.name + "-book")
+    shutil.rmtree(book, ignore_errors=True)
+    for d in ("_static", "assets"):  # _static: the book includes every .js/.css there on every page; assets: copied
+        (book / d).mkdir(parents=True)
+    for stem, nb in pages:
+        write_notebook(page_notebook(nb, keep_solutions), book / f"{stem}.ipynb")
+    (book / "index.md").write_text(index_md, encoding="utf-8")
+    docs = docs or {}
+    for name, path in docs.items():
+        shutil.copyfile(path, book / f"{name}.md")
+    mathjax = bundle("mathjax3", book / "assets", BOOK_ASSETS, BOOK_CDN)  # copied to the site's root
+    if "://" not in mathjax:  # the book includes every script under its static paths; MathJax only once, from here
+        mathjax = "../" + mathjax  # (Sphinx reads a relative mathjax_path from _static/)
+    (book / "_static" / "distill.css").write_text(BOOK_CSS, encoding="utf-8")
+    config = {  # JSON is YAML
+        "title": title, "author": "", "copyright": "", "only_build_toc_files": True,
+        "execute": {"execute_notebooks": "off"},
+        "parse": {"myst_enable_extensions": ["dollarmath", "amsmath", "colon_fence", "html_image"]},
+        "html": {"use_repository_button": False, "use_issues_button": False, "use_edit_page_button": False,
+                 "use_download_button": False, "home_page_in_navbar": True, "extra_footer": ""},
+        "launch_buttons": {"notebook_interface": "", "binderhub_url": "", "colab_url": "", "jupyterhub_url": "",
+                           "thebe": False},
+        "sphinx": {"config": {"mathjax_path": mathjax, "html_extra_path": ["assets"], "html_show_copyright": False,
+                              "html_context": {"default_mode": "light"},
+                              "html_show_sphinx": False, "myst_heading_anchors": 3, "nb_render_markdown_format": "myst",
+                              "suppress_warnings": ["myst.header", "misc.highlighting_failure", "myst.xref_missing"]}},
+    }
+    (book / "_config.yml").write_text(json.dumps(config, indent=1), encoding="utf-8")
+    toc = {"format": "jb-book", "root": "index",
+           "parts": [{"caption": "The series", "chapters": [{"file": stem} for stem, _ in pages]}]
+           + ([{"caption": "For instructors", "chapters": [{"file": name} for name in docs]}] if docs else [])}
+    (book / "_toc.yml").write_text(json.dumps(toc, indent=1), encoding="utf-8")
+    r = subprocess.run(jupyter_book() + ["build", str(book), "--builder", "html"], capture_output=True, text=True)
+    html_dir = book / "_build" / "html"
+    if r.returncode != 0 or not (html_dir / "index.html").is_file():
+        log = book / "build.log"
+        log.write_text(r.stdout + r.stderr, encoding="utf-8")
+        last = next((ln for ln in reversed((r.stderr or r.stdout).strip().splitlines()) if ln.strip()), "no output")
+        raise RuntimeError(f"jupyter-book build failed ({last.strip()[:200]}); the whole log is in {log}")
+    for page in html_dir.glob("*.html"):
+        text = tidy_page(page.read_text(encoding="utf-8"))
+        if '<article class="bd-article"' in text:
+            text = sanitize_article(text)
+        page.write_text(text, encoding="utf-8")
+    tmp = site.with_name(site.name + ".new")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(html_dir, tmp)
+    shutil.rmtree(site, ignore_errors=True)
+    tmp.replace(site)
 
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -577,12 +615,10 @@ def main() -> int:
         os.environ["DISTILL_RUN_DIR"] = str(nb_dir.resolve())
 
     order = plan(paths)
-    pages = [(q.stem, report.title_of(nbformat.read(q, as_version=4))) for q in paths]  # reading order, for the nav
     bench = benchmarked_seconds(args.smoke)
     inputs = "" if args.no_execute else inputs_digest()
-    urls = CDN if args.inplace else {name: bundle(name, site) for name in ASSETS}
     results: dict[str, Result] = {}
-    search: dict[str, list[dict]] = {}
+    shown_pages: dict[str, object] = {}
     keys: dict[str, str] = {}
     t0 = time.perf_counter()
     for i, path in enumerate(order, start=1):
@@ -620,29 +656,26 @@ def main() -> int:
                 result.nb.metadata.pop("distill", None)
                 write_notebook(result.nb, path)
             continue
-        shown = failure_page(committed, result, path) if result.status == "failed" else result.nb
+        shown_pages[path.stem] = failure_page(committed, result, path) if result.status == "failed" else result.nb
         if result.status != "failed":
             write_notebook(result.nb, nb_dir / path.name)
-        page = render_html(shown, site / f"{path.stem}.html", urls, nav=nav_html(pages, path.stem))
-        search[path.stem] = search_docs(path.stem, report.title_of(shown), page)
 
     if not args.inplace:
         items = [index_item(results[q.stem], results[q.stem].nb if results[q.stem].status != "failed"
-                            else nbformat.read(q, as_version=4)) for q in paths]
-        how = ("The pages show the outputs committed from the last full run (<code>make site</code>)."
-               if args.no_execute else "Each page below was executed headless by <code>make run</code>; "
-               "every number in it was computed there.")
+                            else nbformat.read(q, as_version=4), number) for number, q in enumerate(paths)]
+        how = ("The pages show the outputs committed from the last full run (`make site`)."
+               if args.no_execute else "Each page was executed headless by `make run`; every number in it was "
+               "computed there.")
         index = INDEX.format(items="\n".join(items), how=how, built=time.strftime("%Y-%m-%d %H:%M"),
-                             machine=html.escape(f"{platform.machine()}, {os.cpu_count()} CPU threads"))
-        atomic_write(site / "index.html", lambda tmp: tmp.write_text(index, encoding="utf-8"))
-        docs = [d for q in paths for d in search.get(q.stem, [])]  # reading order
-        atomic_write(site / "search-index.js", lambda tmp: tmp.write_text(
-            "window.DISTILL_SEARCH = " + json.dumps(docs, ensure_ascii=False) + ";\n", encoding="utf-8"))
+                             machine=f"{platform.machine()}, {os.cpu_count()} CPU threads")
         guide = ROOT / "docs" / "instructors.md"
-        if guide.is_file():
-            atomic_write(site / "instructors.html", lambda tmp: tmp.write_text(doc_page(guide), encoding="utf-8"))
-        atomic_write(site / "search.html", lambda tmp: tmp.write_text(
-            SEARCH_PAGE.replace("{lunr}", html.escape(urls["lunr"], quote=True)), encoding="utf-8"))
+        print(f"rendering the site with Jupyter Book ({len(paths)} pages) ...", flush=True)
+        try:
+            render_book([(q.stem, shown_pages[q.stem]) for q in paths], site, index,
+                        docs={"instructors": guide} if guide.is_file() else {})
+        except RuntimeError as e:
+            print(f"build_site: error: {e}", file=sys.stderr)
+            return 1
         timings = {k: round(r.seconds, 1) for k, r in results.items() if r.seconds is not None}
         if timings:
             atomic_write(out / "timings.json", lambda tmp: tmp.write_text(

@@ -83,7 +83,7 @@ def main() -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    urls = {name: build_site.bundle(name, out, SLIDE_ASSETS, SLIDE_CDN) for name in SLIDE_ASSETS if name != "lunr"}
+    urls = {name: build_site.bundle(name, out, SLIDE_ASSETS, SLIDE_CDN) for name in SLIDE_ASSETS}
     for path in paths:
         render_slides(nbformat.read(path, as_version=4), out / f"{path.stem}.slides.html", urls)
     print(f"slides: {len(paths)} decks -> {out}/ (open NN_*.slides.html; arrows to move, S for speaker notes)")
