@@ -218,6 +218,9 @@ def test_formulas_are_typeset_and_a_phone_sees_no_sidebar_and_no_sideways_scroll
         assert not page.locator("nav.bd-docs-nav").is_visible()  # behind the menu button
         assert page.locator("button[aria-label='Search']:visible, .search-button:visible").count() >= 1  # the search icon
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        figures = page.evaluate("Array.from(document.querySelectorAll('article img')).map(i => "
+                                "[i.getBoundingClientRect().width, (i.closest('a') || {}).href || ''])")
+        assert all(w <= 390 and href.endswith(".png") for w, href in figures), figures  # fits; a tap opens it to zoom
         page.screenshot(path=str(shots / f"{stem}_phone.png"), full_page=stem == "07_defences")
         page.close()
         assert overflow <= 2, f"at 390 px {stem} scrolls sideways by {overflow} px (build/screenshots/{stem}_phone.png)"

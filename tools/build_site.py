@@ -502,6 +502,13 @@ def tidy_page(page: str) -> str:
     return page.replace("<head>", '<head>\n    <link rel="icon" href="data:,">', 1)
 
 
+def zoomable_figures(page: str) -> str:
+    """Each figure links to its own image: on a phone, where a wide figure's legend is too small to
+    read, a tap opens it alone, to zoom."""
+    return re.sub(r'(<img [^>]*src="(_images/[^"]+\.(?:png|jpg|jpeg|svg))"[^>]*>)',
+                  r'<a class="distill-zoom" href="\2" title="open the figure alone (to zoom)">\1</a>', page)
+
+
 def jupyter_book() -> list[str]:
     exe = Path(sys.executable).with_name("jupyter-book")
     if exe.is_file():
@@ -562,7 +569,7 @@ def render_book(pages: list[tuple[str, object]], site: Path, index_md: str, docs
     for page in html_dir.glob("*.html"):
         text = tidy_page(page.read_text(encoding="utf-8"))
         if '<article class="bd-article"' in text:
-            text = sanitize_article(text)
+            text = zoomable_figures(sanitize_article(text))
         page.write_text(text, encoding="utf-8")
     tmp = site.with_name(site.name + ".new")
     shutil.rmtree(tmp, ignore_errors=True)
