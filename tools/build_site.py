@@ -196,8 +196,8 @@ def execute(path: Path, limit: float | None) -> Result:
 
 # Pages load their scripts from the site itself, so they render offline: files copied from npm
 # packages (the registry, cached in build/npm/). name -> (package, version, files kept, URL in the page).
-# These serve the pages nbconvert renders (the answer key, `render_html`, and the slides); the site
-# itself is a Jupyter Book (`render_book`, below).
+# These serve the slides (nbconvert's reveal.js pages, tools/slides.py); the site and the answer key
+# are Jupyter Books (`render_book`, below), with MathJax 3 (`BOOK_ASSETS`).
 ASSETS = {
     "mathjax": ("mathjax", "2.7.9",  # nbconvert's lab template configures MathJax 2
                 ("MathJax.js", "config/", "extensions/", "jax/input/TeX/", "jax/output/CommonHTML/", "jax/element/",
@@ -258,7 +258,8 @@ def bundle(name: str, site: Path, assets: dict | None = None, cdn: dict | None =
 
 
 # What notebook content may put on a page: text, tables, figures, links, code; no scripts, no event
-# handlers, no styles or frames. The page's own scripts (MathJax, require.js) live outside <main>.
+# handlers, no styles or frames. The page's own scripts live outside the content (<main> in the
+# slides, the article in the book).
 SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em",
              "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "main", "ol", "p", "pre", "s",
              "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
@@ -278,97 +279,6 @@ def sanitize_page(page: str, extra_tags: frozenset = frozenset()) -> str:
     body = bleach.clean(page[start:end + len("</main>")], tags=SAFE_TAGS | extra_tags, attributes=SAFE_ATTRIBUTES,
                         protocols={"http", "https", "mailto", "data"}, strip=True, strip_comments=True)
     return page[:start] + body + page[end + len("</main>"):]
-
-
-PAGE_HEAD = """<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>.distill-failed { border: 2px solid #b00; padding: 0.8em; background: #fff4f4; }
-nav.distill-nav { font: 14px system-ui, sans-serif; padding: 0.5em 1em; border-bottom: 1px solid #ddd;
-  display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: baseline; background: #fafafa; }
-nav.distill-nav details { flex-basis: 100%; } nav.distill-nav ol { margin: 0.3em 0; }
-nav.distill-nav .here, aside.distill-side .here { font-weight: bold; }
-nav.distill-nav form { margin-left: auto; } nav.distill-nav input { font: inherit; padding: 0.15em 0.4em; width: 12em; }
-aside.distill-side { display: none; font: 13px/1.45 system-ui, sans-serif; }
-aside.distill-side ol, aside.distill-side ul { padding-left: 1.3em; margin: 0.3em 0 1em; }
-aside.distill-side h2 { font-size: 13px; margin: 0.6em 0 0.2em; color: #555; }
-aside.distill-side ul.series { list-style: none; padding-left: 0; } aside.distill-side ul.series li { margin-bottom: 0.35em; }
-@media (min-width: 1200px) {
-  aside.distill-side { display: block; position: fixed; top: 0; left: 0; bottom: 0; width: 250px; overflow-y: auto;
-    padding: 0.6em 0.8em; border-right: 1px solid #ddd; background: #fafafa; box-sizing: border-box; }
-  body { padding-left: 250px !important; } nav.distill-nav details { display: none; } }
-@media (max-width: 700px) { .jp-InputPrompt, .jp-OutputPrompt { display: none !important; }
-  .jp-OutputArea-output img { max-width: 100% !important; height: auto !important; }
-  nav.distill-nav form { margin-left: 0; } }
-@media print { nav.distill-nav, aside.distill-side { display: none; } body { padding-left: 0 !important; }
-  @page { size: A4; margin: 14mm 13mm; }
-  body, .jp-RenderedMarkdown, .jp-RenderedHTMLCommon { font-size: 9.2pt !important; line-height: 1.28 !important; }
-  .jp-RenderedHTMLCommon h1 { font-size: 15pt !important; } .jp-RenderedHTMLCommon h2 { font-size: 12pt !important; }
-  .jp-RenderedHTMLCommon h3 { font-size: 10.5pt !important; margin-top: 0.6em !important; }
-  .jp-RenderedHTMLCommon p, .jp-RenderedHTMLCommon li { margin-bottom: 0.25em !important; }
-  .jp-Cell, .jp-OutputArea-output, .jp-InputArea, .jp-RenderedHTMLCommon { padding: 0 !important; margin: 0 !important; }
-  .jp-OutputPrompt, .jp-InputPrompt { display: none !important; }
-  .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { break-inside: auto !important; page-break-inside: auto !important; }
-  img { max-height: 5.5cm; width: auto !important; break-inside: avoid; } }</style>
-</head>"""
-
-
-def nav_html(pages: list[tuple[str, str]], current: str) -> str:
-    """The bar at the top of every page: the index, the previous and next notebook, and the whole
-    series as a list (a page is (file stem, title), in reading order)."""
-    stems = [stem for stem, _ in pages]
-    i = stems.index(current)
-    link = lambda stem, text: f'<a href="{html.escape(stem)}.html">{html.escape(text)}</a>'  # noqa: E731
-    parts = ['<a href="index.html">Index</a>']
-    if i > 0:
-        parts.append("← previous: " + link(*pages[i - 1]))
-    if i + 1 < len(pages):
-        parts.append("next: " + link(*pages[i + 1]) + " →")
-    items = "".join(f'<li class="here">{html.escape(t)}</li>' if stem == current else f"<li>{link(stem, t)}</li>"
-                    for stem, t in pages)
-    search = ('<form action="search.html" role="search"><input type="search" name="q" '
-              'placeholder="Search the series" aria-label="Search the series"></form>')
-    return (f'<nav class="distill-nav" aria-label="series">{" ".join(f"<span>{p}</span>" for p in parts)}{search}'
-            f"<details><summary>All notebooks</summary><ol>{items}</ol></details></nav>\n"
-            f'<aside class="distill-side" aria-label="contents"><h2><a href="index.html">Distillation, measured</a></h2>'
-            f"<ul class=\"series\">{items}</ul>{TOC_SLOT}</aside>")
-
-
-TOC_SLOT = "<!--distill-toc-->"
-HEADING = re.compile(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
-
-
-def headings(page: str) -> list[tuple[int, str, str]]:
-    """(level, anchor, plain text) of every h2 and h3 in a rendered page, in order."""
-    out = []
-    for level, anchor, inner in HEADING.findall(page):
-        text = html.unescape(re.sub(r"<[^>]+>", "", inner)).replace("\u00b6", "").strip()
-        if text:
-            out.append((int(level), anchor, text))
-    return out
-
-
-def toc_html(page: str) -> str:
-    """The page's own table of contents (its h2 and h3 headings), for the sidebar."""
-    items = "".join(f'<li{"" if level == 2 else " style=margin-left:1em"}><a href="#{html.escape(anchor, quote=True)}">'
-                    f"{html.escape(text)}</a></li>" for level, anchor, text in headings(page))
-    return f"<h2>On this page</h2><ul>{items}</ul>" if items else ""
-
-
-def render_html(nb, out: Path, urls: dict[str, str] = CDN, nav: str = "", keep_solutions: bool = False) -> str:
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-    exporter = HTMLExporter(template_name="lab", mathjax_url=urls["mathjax"], require_js_url=urls["requirejs"])
-    # cells tagged `remove-input` show their outputs only (the overview: a page for readers who do not read code);
-    # exercise solutions are left out of the public site (they belong in the answer key, not on a projector)
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove-input"},
-                                                         remove_cell_tags=set() if keep_solutions else {"solution"}),
-                                 enabled=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": report.title_of(nb)}})
-    page = sanitize_page(body).replace("</head>", PAGE_HEAD, 1)
-    page = re.sub(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', page)  # links between notebooks -> pages
-    if nav:  # outside <main>: the project's own markup, not notebook content
-        page = page.replace("<main>", nav.replace(TOC_SLOT, toc_html(page)) + "\n<main>", 1)
-    atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    return page
 
 
 def failure_page(committed, result: Result, path: Path):
