@@ -70,3 +70,46 @@ def conclusions(paths: list[Path], offset: int = 1000, log=print) -> dict:
         total["changed"] += [dict(c, notebook=path.stem) for c in h["changed"]]
         log(f"{path.stem}: {h['held']} of {h['total']} verdicts held on seeds {offset}+")
     return {"offset": offset, **total, "per_notebook": per, "timings": timings}
+
+
+def compare_saved(paths: list[Path], reruns: Path, offset: int, log=print) -> dict:
+    """The same count from re-runs already executed elsewhere (e.g. beside the committed run, on the
+    same machine): `reruns/<notebook>.ipynb` executed with DISTILL_SEED_OFFSET=`offset`. A notebook
+    without a saved re-run is reported as not re-run, and left out of the totals."""
+    per, total = {}, {"held": 0, "total": 0, "changed": []}
+    for path in paths:
+        before = verdicts_of(json.loads(path.read_text()))
+        saved = reruns / path.name
+        if not before:
+            continue
+        if not saved.is_file():
+            per[path.stem] = {"ok": False, "error": "not re-run", "total": len(before), "held": 0}
+            log(f"{path.stem}: no re-run in {reruns}; left out")
+            continue
+        h = held(before, verdicts_of(json.loads(saved.read_text())))
+        per[path.stem] = {"ok": True, **h}
+        total["held"] += h["held"]
+        total["total"] += h["total"]
+        total["changed"] += [dict(c, notebook=path.stem) for c in h["changed"]]
+        log(f"{path.stem}: {h['held']} of {h['total']} verdicts held on seeds {offset}+")
+    return {"offset": offset, **total, "per_notebook": per}
+
+
+if __name__ == "__main__":  # python bench/conclusions.py --compare DIR [--offset 1000] [--into bench/results-x.json]
+    import argparse
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from distill import report
+    from distill.checkpoints import atomic_write
+    p = argparse.ArgumentParser(description="count the verdicts that held in re-runs saved in a folder")
+    p.add_argument("--compare", required=True, type=Path, help="folder of notebooks executed on other seeds")
+    p.add_argument("--offset", type=int, default=1000, help="the DISTILL_SEED_OFFSET they were run with")
+    p.add_argument("--into", type=Path, help="a results JSON file to record the count in, under 'conclusions'")
+    a = p.parse_args()
+    if not a.compare.is_dir():
+        sys.exit(f"conclusions: error: {a.compare} is not a folder of executed notebooks")
+    result = compare_saved(report.notebook_paths(), a.compare, a.offset)
+    print(f"conclusions: {result['held']} of {result['total']} verdicts held on seeds {a.offset}+")
+    if a.into:
+        data = json.loads(a.into.read_text()) if a.into.is_file() else {}
+        data["conclusions"] = result
+        atomic_write(a.into, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))

@@ -54,6 +54,24 @@ def test_conclusions_count_the_verdicts_a_rerun_keeps():
     assert {x["key"] for x in h["changed"]} == {"c vs d", "e vs f"}
 
 
+def test_conclusions_from_reruns_saved_elsewhere_leave_out_what_was_not_rerun(tmp_path):
+    import json
+    from conftest import load_script
+    c = load_script("bench/conclusions.py")
+
+    def nb(verdicts):
+        return json.dumps({"cells": [{"outputs": [{"metadata": {"distill_verdicts": [
+            {"key": k, "winner": w} for k, w in verdicts.items()]}}]}]})
+    (tmp_path / "committed").mkdir()
+    (tmp_path / "reruns").mkdir()
+    (tmp_path / "committed" / "01_a.ipynb").write_text(nb({"x": "a", "y": None}))
+    (tmp_path / "committed" / "02_b.ipynb").write_text(nb({"z": "b"}))
+    (tmp_path / "reruns" / "01_a.ipynb").write_text(nb({"x": "a", "y": "b"}))
+    r = c.compare_saved(sorted((tmp_path / "committed").glob("*.ipynb")), tmp_path / "reruns", 1000, log=lambda *a: None)
+    assert (r["held"], r["total"]) == (1, 2) and r["changed"][0]["key"] == "y"
+    assert r["per_notebook"]["02_b"] == {"ok": False, "error": "not re-run", "total": 1, "held": 0}
+
+
 def test_verdict_keys_ignore_seeds_and_validation_choices():
     from distill.experiment import verdict_key
     assert verdict_key({"method": "soft", "T": 4}, {"method": "labels"}, "test_accuracy", {"n": 250}) == \
