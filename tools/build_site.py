@@ -334,11 +334,11 @@ STATUS_TEXT = {"executed": "ran in {s:.0f} s", "cached": "ran in {s:.0f} s (reus
                "committed": "committed outputs", "failed": "**FAILED in this run: showing the committed outputs**"}
 
 
-def index_item(result: Result, nb, number: int) -> str:
+def index_item(result: Result, nb) -> str:
     s = result.seconds or 0
     meta = STATUS_TEXT[result.status].format(s=s)
-    return (f"{number}. [{report.title_of(nb)}]({result.name}.ipynb)\\\n   {summary_of(nb)}\\\n"
-            f"   <small>{result.name}.ipynb · {meta}</small>")
+    return (f"- [{report.title_of(nb)}]({result.name}.ipynb)\\\n  {summary_of(nb)}\\\n"  # titles carry their number
+            f"  <small>{result.name}.ipynb · {meta}</small>")
 
 
 # The site is a Jupyter Book (1.x: Sphinx with the book theme): sidebar, previous/next, the page's
@@ -579,7 +579,7 @@ def main() -> int:
 
     if not args.inplace:
         items = [index_item(results[q.stem], results[q.stem].nb if results[q.stem].status != "failed"
-                            else nbformat.read(q, as_version=4), number) for number, q in enumerate(paths)]
+                            else nbformat.read(q, as_version=4)) for q in paths]
         how = ("The pages show the outputs committed from the last full run (`make site`)."
                if args.no_execute else "Each page was executed headless by `make run`; every number in it was "
                "computed there.")
