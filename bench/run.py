@@ -236,7 +236,7 @@ def targets(r: dict) -> dict:
                 r["series"][f"{mode}_seconds"] = sum(v[mode]["seconds"] for v in nbs.values())
                 t[f"series.{mode}_seconds"] = check(f"series.{mode}_seconds", r["series"][f"{mode}_seconds"])
     if nbs:
-        rss = [m["peak_rss_mb"] for v in nbs.values() for m in v.values() if m["ok"]]
+        rss = [m["peak_rss_mb"] for v in nbs.values() for m in v.values() if m["ok"] and "peak_rss_mb" in m]
         if rss:
             t["series.peak_rss_mb"] = check("series.peak_rss_mb", max(rss))
     return t
@@ -297,7 +297,8 @@ def table(r: dict) -> str:
     for name, v in r.get("notebooks", {}).items():
         for mode, m in v.items():
             rows.append((f"{name} ({mode})", f"{m['seconds']:.0f} s" if m["ok"] else "FAILED",
-                         f"peak RSS {m['peak_rss_mb']:,} MB" if m["ok"] else m["error"]))
+                         (f"peak RSS {m['peak_rss_mb']:,} MB" if "peak_rss_mb" in m else "peak RSS not recorded")
+                         if m["ok"] else m["error"]))
     if "conclusions" in r:
         c = r["conclusions"]
         rows.append((f"verdicts kept on seeds {c['offset']}+", f"{c['held']} of {c['total']}",

@@ -201,24 +201,31 @@ def cost_ledger(found: list[Findings], notebooks: tuple[str, ...] = ("06", "09")
                    f"teacher's owner {best['owner']:g}% of the teacher's training compute.")
     share = next((r["share"] for r in rows if not r["reached"]), None) or 90
     out.append(f"Per copier kind, at the smallest query budget tried where its mean test accuracy kept {share}% of the "
-               "teacher's (compute as a share of the teacher's training compute"
-               + (f", {teacher[0]} FLOPs on {teacher[1]} labelled images" if teacher else "") + "):")
-    table = ["| copier | answers | kept | queries | copy's training compute | owner's compute to answer | notebook |",
-             "|---" * 7 + "|"]
-    for r in rows:
+               "teacher's; the copy's training compute and the owner's compute to answer its queries, each as a share "
+               "of the teacher's training compute"
+               + (f" ({teacher[0]} FLOPs on {teacher[1]} labelled images)" if teacher else "") + ":")
+    table = ["| copier | answers | kept | queries | copy's compute | owner's compute | notebook |", "|---" * 7 + "|"]
+    for r in reached:
+        lo, hi = min(r["kepts"]), max(r["kepts"])
+        kept = f"{lo}%" if lo == hi else f"{lo}-{hi}%"
         fmts = ", ".join(f for f in r["fmts"] if f)
-        if r["reached"]:
-            lo, hi = min(r["kepts"]), max(r["kepts"])
-            kept = f"{lo}%" if lo == hi else f"{lo}-{hi}%"
-            table.append(f"| {r['kind']} | {fmts} | {kept} | {r['queries']:,} | {r['compute']:g}% | {r['owner']:g}% | {r['link']} |")
-        else:
-            table.append(f"| {r['kind']} | {fmts} | under {r['share']}% at every budget tried | — | — | — | {r['link']} |")
+        table.append(f"| {r['kind']} | {fmts} | {kept} | {r['queries']:,} | {r['compute']:g}% | {r['owner']:g}% | {r['link']} |")
+    missed = [r for r in rows if not r["reached"]]
+    if missed:
+        by_nb: dict[str, list[str]] = {}
+        for r in missed:
+            by_nb.setdefault(r["link"], []).append(f"{r['kind']} ({', '.join(f for f in r['fmts'] if f)})")
+        table_note = (f"Under {share}% at every budget tried: "
+                      + "; ".join(f"notebook {link}: {', '.join(kinds)}" for link, kinds in by_nb.items()) + ".")
+    else:
+        table_note = ""
     legend = {"06": "06: copies of two designs (`mlp`, `cnn`, with their size) sent images like the teacher's own",
               "09": "09: copiers choosing their queries (`random pool`: unlabelled images like the teacher's; `active`: "
                     "chosen from such a pool where the copy is least sure; `jacobian`: grown from a few seed images; "
                     "`random noise` and `generator`: no images at all)"}
     used = [legend[nb] for nb in notebooks if nb in legend and any(r["link"].startswith(f"[{nb}]") for r in rows)]
-    return "\n\n".join(out + ["\n".join(table)] + ([f"*Copiers*: {'; '.join(used)}."] if used else []) + notes)
+    return "\n\n".join(out + (["\n".join(table)] if reached else []) + [x for x in [table_note] if x]
+                       + ([f"*Copiers*: {'; '.join(used)}."] if used else []) + notes)
 
 
 # The brief's questions (what policy readers ask), each with a plain framing (no numbers: every number

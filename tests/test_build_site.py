@@ -167,3 +167,17 @@ def test_a_book_that_does_not_build_is_one_line_with_its_log(tmp_path, monkeypat
     with pytest.raises(RuntimeError, match=r"jupyter-book build failed \(sphinx broke\); the whole log is in .*build.log"):
         bs.render_book([("01_a", nb)], tmp_path / "site", "# Index\n")
     assert not (tmp_path / "site").exists()  # nothing half-built replaces a site
+
+
+def test_limits_follow_the_longest_benchmarked_time_on_record(tmp_path):
+    def write(name, seconds, ok=True):
+        (tmp_path / name).write_text(json.dumps({"notebooks": {"03_x": {"full": {"ok": ok, "seconds": seconds}}}}))
+    write("results.json", 430.0)
+    write("results-avx2.json", 1257.0)
+    write("results-quick.json", 9999.0)          # a quick run is not a full benchmark
+    write("results-partial.json", 9999.0)
+    (tmp_path / "results-broken.json").write_text("{")   # unreadable: no estimate from it
+    assert bs.benchmarked_seconds(False, tmp_path) == {"03_x": 1257.0}
+    write("results-avx2.json", 5000.0, ok=False)  # a failed run is no time
+    assert bs.benchmarked_seconds(False, tmp_path) == {"03_x": 430.0}
+    assert bs.benchmarked_seconds(True, tmp_path) == {}

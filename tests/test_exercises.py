@@ -277,7 +277,7 @@ def test_the_brief_ledger_reads_every_copier_kind_back_from_the_findings():
     assert table.startswith("**The headline.** A copy that kept 95% of the teacher's accuracy cost 0.19% of the "
                             "teacher's training compute and 1,000 queries")
     assert "| mlp (128) | probs, label | 94-95% | 1,000 | 0.19% | 0.06% | [06](06_api.ipynb) |" in table
-    assert "| cnn (8) | probs | under 90% at every budget tried |" in table
+    assert "Under 90% at every budget tried: notebook [06](06_api.ipynb): cnn (8) (probs)." in table
     missing = report.cost_ledger([f06], notebooks=("06", "09"))
     assert "*(notebook 09 has not been run yet: `make run`)*" in missing
     assert "has not been run yet" in report.cost_ledger([], notebooks=("06",))

@@ -92,3 +92,21 @@ def test_each_lesson_opens_with_what_the_reader_will_be_able_to_do(path):
     assert cells[1]["cell_type"] == "markdown" and second.startswith("**After this notebook you can**"), \
         "the cell after the title lists the learning objectives"
     assert second.count("\n- ") >= 2
+
+
+def test_every_measured_number_in_the_readme_findings_is_in_an_output():
+    """The README's "What they show" types its numbers (a reader of the repository sees them first), so
+    each one with a decimal point or a thousands comma must appear in a notebook's committed outputs
+    (or, for the benchmark's, in bench/results*.json): re-running the series without updating the README
+    fails here."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("What they show"):text.index("## The library")]
+    section = re.sub(r"\(\d\d(, \d+ seeds)?\)|`[^`]*`", "", section)  # notebook tags and code are not measurements
+    numbers = set(re.findall(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+\.\d+", section))
+    sources = " ".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/markdown", ""))
+                       + "".join(o.get("data", {}).get("text/plain", ""))
+                       for p in NOTEBOOKS for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "code"
+                       for o in c.get("outputs", []))
+    sources += " ".join(p.read_text() for p in (ROOT / "bench").glob("results*.json"))
+    missing = sorted(n for n in numbers if n not in sources)
+    assert not missing, f"README numbers found in no notebook output: {missing}"

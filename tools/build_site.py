@@ -15,8 +15,8 @@ MathJax is bundled from npm and the live-code scripts are left out, so no reques
   the dataset files, smoke or full mode and the torch version. A second run with nothing changed
   re-renders from the cache; after a failure, the next run starts at the notebook that failed.
 - **No per-cell timeout a healthy run can hit.** Each notebook gets a limit of `--limit-factor`
-  (default 5) times its benchmarked time in `bench/results.json` (at least 10 minutes; none when it
-  was never benchmarked). Hitting it names the notebook, the cell and the elapsed time.
+  (default 5) times its longest benchmarked time in `bench/results*.json` (at least 10 minutes; none
+  when it was never benchmarked). Hitting it names the notebook, the cell and the elapsed time.
 - **One failure costs one page.** The other notebooks still run and the site is still built; the
   failed notebook's page shows what failed and how to re-run it above the outputs committed from
   the last full run. The build then exits with status 1 after a one-screen summary.
@@ -137,14 +137,22 @@ class Result:
     nb: object = None
 
 
-def benchmarked_seconds(smoke: bool) -> dict[str, float]:
-    """Each notebook's time in the last benchmark run (bench/results.json), for estimates and limits."""
-    try:
-        r = json.loads(BENCH.read_text())
-        return {k: v["smoke" if smoke else "full"]["seconds"] for k, v in r.get("notebooks", {}).items()
-                if v.get("smoke" if smoke else "full", {}).get("ok")}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+def benchmarked_seconds(smoke: bool, folder: Path | None = None) -> dict[str, float]:
+    """Each notebook's time as benchmarked, for estimates and limits: the longest recorded in any full
+    results file of bench/ (`results*.json`, not the quick or partial ones), so a limit follows the
+    slowest machine and the heaviest version of the series on record."""
+    mode, out = "smoke" if smoke else "full", {}
+    for path in sorted((folder or BENCH.parent).glob("results*.json")):
+        if path.stem in ("results-quick", "results-partial"):
+            continue
+        try:
+            notebooks = json.loads(path.read_text()).get("notebooks", {})
+            for k, v in notebooks.items():
+                if v.get(mode, {}).get("ok"):
+                    out[k] = max(out.get(k, 0.0), float(v[mode]["seconds"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # an unreadable file gives no estimate, never a wrong one
+    return out
 
 
 def execute(path: Path, limit: float | None) -> Result:
@@ -351,18 +359,20 @@ BOOK_TITLE = "Distillation, measured"
 BOOK_CSS = """/* the project's additions to the book theme */
 .distill-failed, div.admonition.error { border-left: 4px solid #b00; }
 @media print {
-  @page { size: A4; margin: 14mm 13mm; }
+  @page { size: A4; margin: 11mm 12mm; }
   #jb-print-toc { display: none !important; }
   #jb-print-docs-body h1 { font-size: 15pt !important; text-align: left !important; margin: 0 0 0.5em !important; }
   .bd-header, .bd-sidebar-primary, .bd-sidebar-secondary, .bd-footer, .bd-footer-article, .prev-next-area,
   .header-article, .bd-header-article, .headerlink { display: none !important; }
   .bd-main .bd-content .bd-article-container, .bd-page-width { max-width: 100% !important; }
-  .bd-article { font-size: 9.2pt !important; line-height: 1.28 !important; padding: 0 !important; }
+  .bd-article { font-size: 8.9pt !important; line-height: 1.25 !important; padding: 0 !important; }
   .bd-article h1 { font-size: 15pt !important; } .bd-article h2 { font-size: 12pt !important; margin-top: 0.8em !important; }
   .bd-article h3 { font-size: 10.5pt !important; margin-top: 0.6em !important; }
   .bd-article p, .bd-article li { margin-bottom: 0.25em !important; }
+  .bd-article table { font-size: 8pt !important; margin: 0.3em 0 !important; }
+  .bd-article th, .bd-article td { padding: 1px 5px !important; line-height: 1.2 !important; }
   .cell, .cell_output, .output { margin: 0 !important; padding: 0 !important; break-inside: auto !important; }
-  img { max-height: 5.5cm; width: auto !important; break-inside: avoid; }
+  img { max-height: 4.6cm; width: auto !important; break-inside: avoid; }
 }
 """
 # What notebook content may put on a page (the article): text, tables, figures, links, code; no
