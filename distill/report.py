@@ -113,16 +113,12 @@ def first_sentences(text: str, n: int | None) -> str:
     return " ".join(parts[:n])
 
 
-def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = None,
-          sentences: int | None = None) -> str:
-    """The finding of notebook `notebook` ("06") that opens with the bold `lead`, as its notebook
-    computed it (a bullet with its first `subs` indented sub-bullets, all if None, or a paragraph;
-    its first `sentences` sentences, all if None), followed by a link to the notebook. If that
-    notebook or finding is missing: one line saying so, never a stale number."""
+def _finding_block(found: list[Findings], notebook: str, lead: str) -> tuple[str, list[str]] | str:
+    """(the notebook's file stem, the lines of its finding that opens with the bold `lead`: a bullet with
+    its indented sub-bullets, or a paragraph), or the one line saying why it is missing."""
     f = next((x for x in found if x.name.startswith(f"{notebook}_")), None)
     if f is None:
         return f"*(notebook {notebook} has not been run yet: `make run`)*"
-    link = f"([notebook {notebook}]({f.name}.ipynb))"
     for block in f.conclusions:
         lines = block.split("\n")
         for i, line in enumerate(lines):
@@ -133,29 +129,24 @@ def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = No
                 if (line.startswith("- ") and not ln.startswith("  ")) or not ln.strip():
                     break
                 rest.append(ln)
-            if line.startswith("- "):
-                return "\n".join([f"{first_sentences(line[2:], sentences)} {link}"] + rest[:subs])
-            return first_sentences(" ".join([line] + rest), sentences) + f" {link}"
+            return f.name, [line] + rest
     return f"*(notebook {notebook} has no finding \"{lead}\" in its last run: re-run it, `make run`)*"
 
 
-def _finding_block(found: list[Findings], notebook: str, lead: str) -> tuple[str, list[str]] | str:
-    """(link, lines from the bullet opening with `lead` to its last sub-bullet) of one notebook's
-    findings, or the one line saying why it is missing."""
-    f = next((x for x in found if x.name.startswith(f"{notebook}_")), None)
-    if f is None:
-        return f"*(notebook {notebook} has not been run yet: `make run`)*"
-    for block in f.conclusions:
-        lines = block.split("\n")
-        for i, line in enumerate(lines):
-            if line.startswith(f"- **{lead}"):
-                rest = []
-                for ln in lines[i + 1:]:
-                    if not ln.startswith("  "):
-                        break
-                    rest.append(ln)
-                return f"[{notebook}]({f.name}.ipynb)", [line] + rest
-    return f"*(notebook {notebook} has no finding \"{lead}\" in its last run: re-run it, `make run`)*"
+def quote(found: list[Findings], notebook: str, lead: str, subs: int | None = None,
+          sentences: int | None = None) -> str:
+    """The finding of notebook `notebook` ("06") that opens with the bold `lead`, as its notebook
+    computed it (a bullet with its first `subs` indented sub-bullets, all if None, or a paragraph;
+    its first `sentences` sentences, all if None), followed by a link to the notebook. If that
+    notebook or finding is missing: one line saying so, never a stale number."""
+    got = _finding_block(found, notebook, lead)
+    if isinstance(got, str):
+        return got
+    name, (line, *rest) = got
+    link = f"([notebook {notebook}]({name}.ipynb))"
+    if line.startswith("- "):
+        return "\n".join([f"{first_sentences(line[2:], sentences)} {link}"] + rest[:subs])
+    return first_sentences(" ".join([line] + rest), sentences) + f" {link}"
 
 
 def cost_ledger(found: list[Findings], notebooks: tuple[str, ...] = ("06", "09"), lead: str = "What a copy cost") -> str:
@@ -169,10 +160,10 @@ def cost_ledger(found: list[Findings], notebooks: tuple[str, ...] = ("06", "09")
     rows, notes, teacher = [], [], None
     for nb in notebooks:
         got = _finding_block(found, nb, lead)
-        if isinstance(got, str):
-            notes.append(got)
+        if isinstance(got, str) or not got[1][0].startswith("- "):
+            notes.append(got if isinstance(got, str) else f"*(notebook {nb}'s \"{lead}\" is not a ledger: re-run it)*")
             continue
-        link, lines = got
+        link, lines = f"[{nb}]({got[0]}.ipynb)", got[1]
         m = re.search(r"the teacher: ([\d.e+]+) FLOPs, ([\d,]+) labels", lines[0])
         teacher = teacher or (m and (m[1], m[2]))
         for ln in lines[1:]:
