@@ -9,6 +9,7 @@ strategies are compared on what they asked, not on how their copies were trained
     api = TeacherAPI(teacher, "probs", budget=6400, cache=False)
     q = collect("jacobian", api, 6400, ds, seed=0)
     X, targets = q.prefix(1600)        # the queries of the same run with a budget of 1,600
+    runs = collect_seeds("active", teacher, 6400, ds, seeds=[0, 1, 2], answers={"output": "label"})
 
 Strategies (`STRATEGIES`):
 
@@ -34,6 +35,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -101,6 +103,34 @@ def collect(strategy: str, api: TeacherAPI, budget: int, ds, *, seed: int = 0, *
         raise DistillError(f"strategy {strategy!r} sent {api.queries_used - used} queries, kept {len(queries.X)}, "
                            f"budget {budget}: a strategy must spend its budget exactly")
     return queries
+
+
+def collect_seeds(strategy: str, teacher: nn.Module, budget: int, ds, seeds: Sequence[int], *,
+                  answers: dict | None = None, **options) -> list[Queries]:
+    """One `collect` per seed, each against its own fresh `TeacherAPI(teacher, **answers, budget=budget,
+    seed=seed)`: `answers` holds the API's output format and defences (e.g. `{"output": "label"}`,
+    `{"output": "probs", "noise": 0.1}`; default probabilities), `options` go to the strategy.
+    Run i is seed `seeds[i]`'s, ready for `copy_records(runs, seeds, ...)`."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise DistillError("collect_seeds needs at least one seed (got none)")
+    if answers is not None and not isinstance(answers, dict):
+        raise DistillError(f"answers are the TeacherAPI's settings as a dict, e.g. {{'output': 'label'}}; "
+                           f"got {type(answers).__name__}")
+    answers = dict(answers or {})
+    clash = sorted({"budget", "seed"} & set(answers))
+    if clash:
+        raise DistillError(f"answers cannot set {', '.join(clash)}: collect_seeds gives every API the budget and "
+                           f"its run's seed")
+    runs = []
+    for s in seeds:
+        try:
+            server = TeacherAPI(teacher, **answers, budget=budget, seed=s)
+        except TypeError as e:
+            raise DistillError(f"answers has a setting TeacherAPI does not take ({e}); use output, k, decimals, "
+                               f"noise, perturb, watermark, key or cache") from None
+        runs.append(collect(strategy, server, budget, ds, seed=s, **options))
+    return runs
 
 
 def _ask(api: TeacherAPI, X: torch.Tensor, num_classes: int) -> torch.Tensor:

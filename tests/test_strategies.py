@@ -81,6 +81,28 @@ def test_different_seeds_ask_different_questions(fashion, teacher):
     assert not torch.equal(a.X, b.X)
 
 
+def test_collect_seeds_is_one_collect_per_seed_each_with_its_own_api(fashion, teacher):
+    runs = st.collect_seeds("jacobian", teacher, 200, fashion, [3, 5], answers={"output": "label"}, **FAST)
+    for s, q in zip([3, 5], runs):
+        alone = st.collect("jacobian", TeacherAPI(teacher, "label", budget=200, seed=s), 200, fashion, seed=s, **FAST)
+        assert torch.equal(q.X, alone.X) and torch.equal(q.targets, alone.targets) and q.rounds == alone.rounds
+    noisy = st.collect_seeds("random", teacher, 100, fashion, [0, 1], answers={"output": "probs", "noise": 0.1})
+    assert torch.equal(noisy[0].X, st.collect("random", TeacherAPI(teacher), 100, fashion, seed=0).X)
+    assert not torch.equal(noisy[0].targets, st.collect_seeds("random", teacher, 100, fashion, [0])[0].targets)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seeds=[]), "needs at least one seed"),
+    (dict(seeds=[0], answers="label"), "answers are the TeacherAPI's settings as a dict"),
+    (dict(seeds=[0], answers={"output": "label", "budget": 5}), "answers cannot set budget"),
+    (dict(seeds=[0], answers={"outptu": "label"}), "answers has a setting TeacherAPI does not take"),
+])
+def test_collect_seeds_bad_input_is_one_line(fashion, teacher, kwargs, message):
+    with pytest.raises(DistillError) as e:
+        st.collect_seeds("random", teacher, 100, fashion, **kwargs)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
 def test_jacobian_step_matches_the_hand_computed_sign_of_the_class_weights():
     """For a linear copy, d logit_c / dx = W[c]: the step is lam * sign(W[c]) exactly."""
     torch.manual_seed(0)
