@@ -52,8 +52,7 @@ class Comparison:
         return (self.a if self.diff > 0 else self.b) if self.called else None
 
     def interval(self) -> str:
-        f = lambda v: f"{v * self.scale:.1f}"  # noqa: E731
-        return f"95% CI {f(self.lo)} to {f(self.hi)}"
+        return f"95% CI {bound(self.lo * self.scale)} to {bound(self.hi * self.scale)}"
 
     def sentence(self, verb: str = "beats") -> str:
         """"A beats B by d points (95% CI lo to hi, n seeds)" or "no clear difference ... at n seeds"."""
@@ -61,9 +60,19 @@ class Comparison:
         if self.called:
             first, second = (self.a, self.b) if self.diff > 0 else (self.b, self.a)
             lo, hi = sorted((abs(self.lo) * self.scale, abs(self.hi) * self.scale))
-            return f"{first} {verb} {second} by {d:.1f} {self.unit} (95% CI {lo:.1f} to {hi:.1f}, {self.n} seeds)"
+            return f"{first} {verb} {second} by {bound(d)} {self.unit} (95% CI {bound(lo)} to {bound(hi)}, {self.n} seeds)"
         return (f"no clear difference between {self.a} and {self.b} at {self.n} seeds "
                 f"({self.diff * self.scale:+.1f} {self.unit}, {self.interval()})")
+
+
+def bound(value: float) -> str:
+    """An interval's end, in points, with one decimal; with one significant digit if one decimal would
+    print a non-zero bound as 0.0 (a called difference whose interval starts at 0.02 reads "0.02 to
+    10.4", not "0.0 to 10.4", which would look as if it touched 0)."""
+    text = f"{value:.1f}"
+    if value != 0 and math.isfinite(value) and float(text) == 0:
+        text = f"{value:.{-math.floor(math.log10(abs(value)))}f}"
+    return text
 
 
 def t_quantile(n: int, level: float = LEVEL) -> float:

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats as sps
 
 from distill.errors import DistillError
-from distill.stats import mean_interval, paired
+from distill.stats import Comparison, bound, mean_interval, paired
 
 
 def test_interval_matches_scipy_paired_t_test():
@@ -34,6 +34,24 @@ def test_an_interval_that_includes_zero_calls_nothing():
 def test_a_negative_difference_names_the_other_side_first():
     c = paired([0.1, 0.2, 0.15, 0.12], [0.5, 0.6, 0.55, 0.58], ("A", "B"))
     assert c.called and c.winner == "B" and c.sentence().startswith("B beats A by 41.5 points (95% CI ")
+
+
+@pytest.mark.parametrize("value, text", [
+    (3.44, "3.4"), (-3.46, "-3.5"), (0.0, "0.0"), (102.4, "102.4"), (0.05, "0.1"),
+    (0.02, "0.02"), (-0.02, "-0.02"), (0.049, "0.05"), (-0.0042, "-0.004"), (0.00003, "0.00003"),
+])
+def test_a_bound_shows_its_side_of_zero(value, text):
+    assert bound(value) == text
+
+
+def test_a_called_difference_never_prints_a_bound_of_zero():
+    # 08's case: full distributions beat greedy text by 5.2 points, interval 0.02 to 10.4
+    c = Comparison("full", "text", diff=0.052, lo=0.0002, hi=0.104, n=10, sd=0.07)
+    assert c.called and c.sentence() == "full beats text by 5.2 points (95% CI 0.02 to 10.4, 10 seeds)"
+    tiny = Comparison("A", "B", diff=0.0004, lo=0.0001, hi=0.0007, n=10, sd=0.0004)
+    assert tiny.sentence() == "A beats B by 0.04 points (95% CI 0.01 to 0.1, 10 seeds)"
+    near = Comparison("A", "B", diff=0.01, lo=-0.0003, hi=0.0203, n=5, sd=0.01)
+    assert not near.called and near.sentence().endswith("(+1.0 points, 95% CI -0.03 to 2.0)")
 
 
 @pytest.mark.parametrize("a, b, message", [
