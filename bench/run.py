@@ -281,7 +281,7 @@ def table(r: dict) -> str:
         c = r["contention"]
         for name in ("policy", "all_cores"):
             v = c[name]
-            rows.append((f"beside a busy process, " + ("thread policy" if name == "policy" else "every core"),
+            rows.append(("beside a busy process, " + ("thread policy" if name == "policy" else "every core"),
                          f"{v['slowdown']:.1f}x slower", f"{v['busy_seconds']:.2f} s ({v['threads_busy']} threads) vs "
                          f"{v['alone_seconds']:.2f} s alone ({v['threads_alone']} threads)"))
         rows.append(("thread policy's cost on a quiet machine", f"{c['quiet_cost']:+.0%}", ""))

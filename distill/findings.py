@@ -69,7 +69,7 @@ def soft_targets(sweep: list[dict], mixed: list[dict], by_size: list[dict], *, s
         f"true labels {mean_ci(values(sweep, method='labels'))}, the teacher's labels "
         f"{mean_ci(values(sweep, method='hard'))}. {_cap(vs_labels.sentence('beat'))}; {vs_hard.sentence('beat')}."]
     if alpha_best == 1.0:
-        lines.append(f"- **Mixing** true labels in: validation picked **alpha = 1** (soft targets alone); "
+        lines.append("- **Mixing** true labels in: validation picked **alpha = 1** (soft targets alone); "
                      "adding true labels did not raise validation accuracy.")
     else:
         mix = compare(mixed, dict(alpha=alpha_best), dict(alpha=1.0),
@@ -598,7 +598,7 @@ def language_model(runs: list[dict], work: list[dict], *, budgets: Sequence[int]
                        value="exact_match", n=n) for n in trained.get("full", [])}
     lines = [f"Exact match on the held-out test problems; every comparison pairs copies by seed (a seed fixes the copy's "
              f"initial weights and data order), {len(values(runs, 'exact_match', kind='text', n=lo))} seeds.", "",
-             f"- **How exact match grows with queries.** With greedy text, copies solve exactly "
+             "- **How exact match grows with queries.** With greedy text, copies solve exactly "
              + _list([f"{mean_ci(values(runs, 'exact_match', kind='text', n=n))} of the problems after {n:,} queries"
                       for n in sorted({lo, mid, hi})]) + "."]
     if full:

@@ -1,6 +1,5 @@
 """`make run`'s builder: cached and resumable, one failed notebook costs one page, clear messages."""
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path

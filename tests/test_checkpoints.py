@@ -197,7 +197,7 @@ def test_kill_9_during_saves_always_leaves_a_loadable_checkpoint(tmp_path):
 
 
 def test_a_readable_but_altered_cache_entry_is_recomputed(tmp_path):
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
     key = {"kind": "t", "v": 2}
     cached_tensors(key, lambda: {"x": torch.zeros(3)}, tmp_path)
     (entry,) = tmp_path.glob("t-*.safetensors")
