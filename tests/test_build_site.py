@@ -44,6 +44,7 @@ def test_a_failed_notebook_costs_only_its_page_then_the_run_resumes(tmp_path):
     r = _build(tmp_path, good, bad)
     assert r.returncode == 0, r.stderr
     assert "[1/2] 01_good: reused from the cache" in r.stdout and "[2/2] 02_bad: started" in r.stdout
+    assert "without encryption" not in r.stdout + r.stderr  # the kernel's per-notebook warning stays out of the progress
     assert "fixed" in (site / "02_bad.html").read_text()
 
 

@@ -171,7 +171,11 @@ def execute(path: Path, limit: float | None) -> Result:
         if took > where.get("slowest", (0, None))[0]:
             where["slowest"] = (took, cell_index)
 
+    # the kernel listens on localhost only; its warning about unencrypted TCP (one per notebook) would
+    # break the one-line-per-notebook progress, so the kernel logs errors only (the IPC transport would
+    # avoid it, but nbclient then leaves the kernel running after the notebook ends)
     client = NotebookClient(nb, timeout_func=remaining, kernel_name="python3", startup_timeout=300,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent)}},
                             on_cell_start=lambda cell, cell_index: (where.update(cell=cell_index),
                                                                     cell_start.update({cell_index: time.perf_counter()})),
