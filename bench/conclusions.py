@@ -2,7 +2,9 @@
 every comparison behind them (`distill.findings.show`: "A beats B" or "no clear difference", by
 the series' one rule, in the output's metadata). This re-runs each notebook in full mode on a
 disjoint set of seeds (`DISTILL_SEED_OFFSET`, distill.settings.seeds) and counts the comparisons
-whose verdict is the same: both runs call the same winner, or neither calls one.
+whose verdict is the same: both runs call the same winner, or neither calls one. A changed verdict
+is *reversed* when both runs call a winner and the winners differ (the rest move between a call and
+"no clear difference").
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ def verdicts_of(nb: dict, prefix: str = "") -> dict[str, str | None]:
 
 
 def held(before: dict, after: dict) -> dict:
-    """How many verdicts of `before` the re-run `after` kept (a comparison missing after counts as changed)."""
+    """How many verdicts of `before` the re-run `after` kept (a comparison missing after counts as changed),
+    and how many it reversed (a called winner became the other side)."""
     changed = [{"key": k, "before": w, "after": after.get(k, "(not compared)")} for k, w in before.items()
                if k not in after or after[k] != w]
-    return {"held": len(before) - len(changed), "total": len(before), "changed": changed}
+    flipped = sum(c["before"] is not None and c["after"] not in (None, "(not compared)") for c in changed)
+    return {"held": len(before) - len(changed), "total": len(before), "reversed": flipped, "changed": changed}
 
 
 def rerun(path: Path, offset: int) -> dict:
@@ -49,7 +53,7 @@ def rerun(path: Path, offset: int) -> dict:
 def conclusions(paths: list[Path], offset: int = 1000, log=print) -> dict:
     """Re-run every notebook in full mode on other seeds; count the verdicts each kept (notebooks that
     record none are re-run for their time only). The runs double as the series' full-mode timing."""
-    per, total, timings = {}, {"held": 0, "total": 0, "changed": []}, {}
+    per, total, timings = {}, {"held": 0, "total": 0, "reversed": 0, "changed": []}, {}
     for path in paths:
         before = verdicts_of(json.loads(path.read_text()))
         run = rerun(path, offset)
@@ -67,6 +71,7 @@ def conclusions(paths: list[Path], offset: int = 1000, log=print) -> dict:
         per[path.stem] = {"ok": True, **h}
         total["held"] += h["held"]
         total["total"] += h["total"]
+        total["reversed"] += h["reversed"]
         total["changed"] += [dict(c, notebook=path.stem) for c in h["changed"]]
         log(f"{path.stem}: {h['held']} of {h['total']} verdicts held on seeds {offset}+")
     return {"offset": offset, **total, "per_notebook": per, "timings": timings}
@@ -76,7 +81,7 @@ def compare_saved(paths: list[Path], reruns: Path, offset: int, log=print) -> di
     """The same count from re-runs already executed elsewhere (e.g. beside the committed run, on the
     same machine): `reruns/<notebook>.ipynb` executed with DISTILL_SEED_OFFSET=`offset`. A notebook
     without a saved re-run is reported as not re-run, and left out of the totals."""
-    per, total = {}, {"held": 0, "total": 0, "changed": []}
+    per, total = {}, {"held": 0, "total": 0, "reversed": 0, "changed": []}
     for path in paths:
         before = verdicts_of(json.loads(path.read_text()))
         saved = reruns / path.name
@@ -90,6 +95,7 @@ def compare_saved(paths: list[Path], reruns: Path, offset: int, log=print) -> di
         per[path.stem] = {"ok": True, **h}
         total["held"] += h["held"]
         total["total"] += h["total"]
+        total["reversed"] += h["reversed"]
         total["changed"] += [dict(c, notebook=path.stem) for c in h["changed"]]
         log(f"{path.stem}: {h['held']} of {h['total']} verdicts held on seeds {offset}+")
     return {"offset": offset, **total, "per_notebook": per}
@@ -108,7 +114,8 @@ if __name__ == "__main__":  # python bench/conclusions.py --compare DIR [--offse
     if not a.compare.is_dir():
         sys.exit(f"conclusions: error: {a.compare} is not a folder of executed notebooks")
     result = compare_saved(report.notebook_paths(), a.compare, a.offset)
-    print(f"conclusions: {result['held']} of {result['total']} verdicts held on seeds {a.offset}+")
+    print(f"conclusions: {result['held']} of {result['total']} verdicts held on seeds {a.offset}+, "
+          f"{result['reversed']} reversed")
     if a.into:
         data = json.loads(a.into.read_text()) if a.into.is_file() else {}
         data["conclusions"] = result

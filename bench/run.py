@@ -202,7 +202,8 @@ def main() -> int:
             changed = [c for c in old["conclusions"].get("changed", []) if c.get("notebook") not in r["conclusions"]["per_notebook"]]
             held, total = sum(v["held"] for v in per.values()), sum(v["total"] for v in per.values())
             r["conclusions"] = {**r["conclusions"], "per_notebook": per, "changed": changed + r["conclusions"]["changed"],
-                                "held": held, "total": total, "held_fraction": held / total if total else None}
+                                "held": held, "total": total, "held_fraction": held / total if total else None,
+                                "reversed": sum(v.get("reversed", 0) for v in per.values())}
         r = {**old, **{k: v for k, v in r.items() if k not in ("machine", "quick", "seconds")}}
     elif args.only:
         out = out.with_name(out.stem + "-partial.json")
@@ -303,6 +304,9 @@ def table(r: dict) -> str:
         c = r["conclusions"]
         rows.append((f"verdicts kept on seeds {c['offset']}+", f"{c['held']} of {c['total']}",
                      "; ".join(f"{k}: {v['held']}/{v['total']}" for k, v in c["per_notebook"].items())))
+        if "reversed" in c:
+            rows.append((f"verdicts reversed on seeds {c['offset']}+", f"{c['reversed']} of {c['total']}",
+                         "both runs call a winner, and not the same one"))
     def show(name, v):
         if name.endswith("seconds"):
             return f"{v / 60:.1f} min" if v >= 120 else f"{v:.0f} s"

@@ -50,8 +50,9 @@ def test_conclusions_count_the_verdicts_a_rerun_keeps():
     assert before == {"a vs b": "a", "c vs d": None, "e vs f": "f"}
     after = {"a vs b": "a", "c vs d": "d"}   # one flipped to a call, one not compared at all
     h = c.held(before, after)
-    assert (h["held"], h["total"]) == (1, 3)
+    assert (h["held"], h["total"], h["reversed"]) == (1, 3, 0)
     assert {x["key"] for x in h["changed"]} == {"c vs d", "e vs f"}
+    assert c.held(before, {"a vs b": "b", "c vs d": "c", "e vs f": None})["reversed"] == 1  # only a vs b reversed
 
 
 def test_conclusions_from_reruns_saved_elsewhere_leave_out_what_was_not_rerun(tmp_path):
@@ -68,7 +69,7 @@ def test_conclusions_from_reruns_saved_elsewhere_leave_out_what_was_not_rerun(tm
     (tmp_path / "committed" / "02_b.ipynb").write_text(nb({"z": "b"}))
     (tmp_path / "reruns" / "01_a.ipynb").write_text(nb({"x": "a", "y": "b"}))
     r = c.compare_saved(sorted((tmp_path / "committed").glob("*.ipynb")), tmp_path / "reruns", 1000, log=lambda *a: None)
-    assert (r["held"], r["total"]) == (1, 2) and r["changed"][0]["key"] == "y"
+    assert (r["held"], r["total"], r["reversed"]) == (1, 2, 0) and r["changed"][0]["key"] == "y"
     assert r["per_notebook"]["02_b"] == {"ok": False, "error": "not re-run", "total": 1, "held": 0}
 
 
