@@ -13,7 +13,7 @@ from typing import Sequence
 
 from .errors import DistillError
 from .experiment import compare, mean, mean_ci, select, values  # noqa: F401  (compare: the exercises use it)
-from .stats import Comparison, bound, mean_interval  # noqa: F401  (mean_interval: for the notebooks' error bars)
+from .stats import Comparison, mean_interval  # noqa: F401  (mean_interval: for the notebooks' error bars)
 
 
 def show(markdown: str) -> None:
@@ -112,7 +112,7 @@ def _list(xs: Sequence) -> str:
 
 def _probabilities_policy(small: Comparison, full: Comparison, n_small: int, n_full: int) -> str:
     def short(c: Comparison) -> str:
-        return f"{c.diff * 100:+.1f} points, 95% CI {bound(c.lo * 100)} to {bound(c.hi * 100)}, {c.n} seeds"
+        return f"{c.diff * c.scale:+.1f} {c.unit}, {c.interval()}, {c.n} seeds"
     if small.winner == "probabilities" and not full.called:
         return (f"Returning probabilities instead of labels gave a copier with {n_small:,} examples a better copy "
                 f"({short(small)}) and made no clear difference with {n_full:,}. Hiding probabilities raises the cost of "
